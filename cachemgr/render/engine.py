@@ -1,0 +1,157 @@
+"""Render one node's values into its ConfigMap files and Kubernetes manifest, in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jinja2
+import yaml
+from pydantic import BaseModel
+
+from cachemgr.values.resolve import NodeValues
+from cachemgr.values.types import format_size
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One xrootd (and, with a redirector, cmsd) instance of the cache node."""
+
+    name: str
+    auth: bool
+    port: int
+    http_port: int
+    origin: str
+    root: str
+
+
+@dataclass(frozen=True)
+class RenderedNode:
+    name: str
+    configmap: dict[str, str]  # ConfigMap key -> file text
+    manifest: str  # multi-document YAML for k8s/<node>.yaml
+
+
+def instances(v: NodeValues) -> list[Instance]:
+    found = [Instance("noauth", False, v["ports.xroot"], v["ports.http"], v["origin.host"], v["cache.root"])]
+    if v["auth.enabled"]:
+        origin = v["origin.auth"] or v["origin.host"]
+        found.append(Instance("auth", True, v["ports.auth"], v["ports.auth"], origin, v["cache.auth_root"]))
+    return found
+
+
+def _has_issuers(v: NodeValues) -> bool:
+    return any(ns.issuers for ns in v["namespaces.protected"])
+
+
+def _has_dns(v: NodeValues) -> bool:
+    return any(ns.dns for ns in v["namespaces.protected"])
+
+
+def _auth(v: NodeValues) -> bool:
+    return v["auth.enabled"]
+
+
+def _always(v: NodeValues) -> bool:
+    return True
+
+
+# ConfigMap key -> (template, when it is part of the node, extra context).
+CONFIGMAP_FILES: dict[str, tuple[str, Callable[[NodeValues], bool], dict[str, Any]]] = {
+    "xrootd-noauth.cfg": ("xrootd-cache.cfg.j2", _always, {"instance": "noauth"}),
+    "xrootd-auth.cfg": ("xrootd-cache.cfg.j2", _auth, {"instance": "auth"}),
+    "Authfile-noauth": ("Authfile-noauth.j2", _always, {}),
+    "Authfile-auth": ("Authfile-auth.j2", _auth, {}),
+    "robots.txt": ("robots.txt.j2", _always, {}),
+    "lcmaps.cfg": ("lcmaps.cfg.j2", _auth, {}),
+    "voms-mapfile": ("voms-mapfile.j2", _auth, {}),
+    "scitokens.cfg": ("scitokens.cfg.j2", lambda v: _auth(v) and _has_issuers(v), {}),
+    "grid-mapfile.local": ("grid-mapfile.local.j2", lambda v: _auth(v) and _has_dns(v), {}),
+    "supervisord.conf": ("supervisord.conf.j2", _always, {}),
+    "cachemgr.crontab": ("cachemgr.crontab.j2", _always, {}),
+}
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings as `|` blocks, as kubectl writes ConfigMaps."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data and not any(c in data for c in "\t\r") and data == data.rstrip(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_LiteralDumper.add_representer(str, _str_representer)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_none=True)
+    if isinstance(value, list | tuple):
+        return [_plain(x) for x in value]
+    return value
+
+
+def _yaml(value: Any, indent: int = 0) -> str:
+    text = yaml.dump(_plain(value), Dumper=_LiteralDumper, default_flow_style=False, sort_keys=False, width=1 << 16)
+    pad = " " * indent
+    return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
+
+
+def _dn_quote(dn: str) -> str:
+    return dn.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("cachemgr.render", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(size=format_size, yaml=_yaml, dn_quote=_dn_quote, tojson=json.dumps)
+    return env
+
+
+def _context(v: NodeValues) -> dict[str, Any]:
+    found = instances(v)
+    return {
+        "v": v.tree(),
+        "node": v.name,
+        "instances": found,
+        "daemons": ["xrootd", "cmsd"] if v["redirector"] else ["xrootd"],
+        "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
+        "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
+        "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
+    }
+
+
+def config_checksum(configmap: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(configmap):
+        digest.update(key.encode() + b"\0" + configmap[key].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def render_node(v: NodeValues) -> RenderedNode:
+    env = environment()
+    ctx = _context(v)
+    by_name = {i.name: i for i in ctx["instances"]}
+    configmap: dict[str, str] = {}
+    for key, (template, wanted, extra) in CONFIGMAP_FILES.items():
+        if wanted(v):
+            local = {**ctx, **extra}
+            if "instance" in extra:
+                local["inst"] = by_name[extra["instance"]]
+            configmap[key] = env.get_template(template).render(local)
+    manifest = env.get_template("node.yaml.j2").render(
+        {**ctx, "configmap": configmap, "checksum": config_checksum(configmap)}
+    )
+    return RenderedNode(v.name, configmap, manifest)

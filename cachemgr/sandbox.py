@@ -1,0 +1,130 @@
+"""A node's rendered cache, relocated to run on this machine: free loopback ports, paths in a temp dir.
+
+`cachemgr check` and `cachemgr demo` both use it. The node is validated again with overrides, so what
+runs is exactly what the templates make of the node, with only ports and paths changed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import pwd
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cachemgr.credentials import throwaway
+from cachemgr.render.engine import Instance, RenderedNode, instances, render_node
+from cachemgr.values.resolve import NodeValues, load_nodes
+from cachemgr.values.rules import PORTS
+from cachemgr.xrootd import process
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    values: NodeValues
+    rendered: RenderedNode
+    daemons: list[process.Daemon] = field(default_factory=list)
+
+    @property
+    def config_dir(self) -> Path:
+        return Path(self.values["paths.config"])
+
+    @property
+    def instances(self) -> list[Instance]:
+        return instances(self.values)
+
+    def log(self, daemon: str, instance: str) -> Path:
+        return Path(self.values["paths.log"]) / f"{daemon}-{instance}.log"
+
+    def start_daemons(self, isolate: bool, timeout: float = 20) -> None:
+        """Start every rendered daemon directly (no supervisord), as `cachemgr check` does."""
+        programs = ["xrootd", "cmsd"] if self.values["redirector"] else ["xrootd"]
+        for inst in self.instances:
+            for program in programs:
+                self.daemons.append(process.start(
+                    program, inst.name, self.config_dir / f"xrootd-{inst.name}.cfg", self.log(program, inst.name),
+                    user=self.values["xrootd.user"], isolate=isolate, timeout=timeout))
+
+    def stop(self) -> None:
+        for daemon in reversed(self.daemons):
+            daemon.stop()
+        self.daemons.clear()
+
+
+def run_user(v: NodeValues) -> str:
+    """xrootd never runs as root: as root use the node's xrootd user, else whoever we are."""
+    return v["xrootd.user"] if process.is_root() else getpass.getuser()
+
+
+def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str, Any]:
+    gs = root / "grid-security"
+    o: dict[str, Any] = {name: process.free_port() for name in PORTS}
+    o.update({
+        "cache.root": str(root / "namespace"),
+        "cache.auth_root": str(root / "auth-namespace"),
+        "cache.data_disks": [str(root / f"data{i + 1}") for i in range(len(v["cache.data_disks"]))],
+        "cache.meta_disks": [str(root / f"meta{i + 1}") for i in range(len(v["cache.meta_disks"]))],
+        "paths.config": str(root / "etc"),
+        "paths.run": str(root / "run"),
+        "paths.log": str(root / "log"),
+        "origin.host": origin or f"127.0.0.1:{process.free_port()}",
+        "origin.auth": (origin or f"127.0.0.1:{process.free_port()}") if v["origin.auth"] else None,
+        "redirector": f"127.0.0.1:{process.free_port()}" if v["redirector"] else None,
+        "monitoring.summary": [],
+        "monitoring.detailed": [],
+        "monitoring.gstream": [],
+        "auth.hostcert": str(gs / "host" / "hostcert.pem"),
+        "auth.hostkey": str(gs / "host" / "hostkey.pem"),
+        "auth.xrdcert": str(gs / "xrd" / "xrdcert.pem"),
+        "auth.xrdkey": str(gs / "xrd" / "xrdkey.pem"),
+        "auth.cadir": str(gs / "certificates"),
+        "auth.gridmap": str(gs / "grid-mapfile"),
+        "auth.proxy": str(root / "run" / "x509up"),
+        "xrootd.user": run_user(v),
+    })
+    if v["cache.files_max"] is not None:
+        # XRootD rejects `files` sizes above the real disk's size; keep the directive, shrink the numbers.
+        o.update({"cache.files_baseline": "1g", "cache.files_nominal": "2g", "cache.files_max": "3g"})
+    return o
+
+
+def create(values_dir: Path, node: str, root: Path, origin: str | None = None,
+           extra: dict[str, Any] | None = None) -> Sandbox:
+    """Validate and render `node` relocated under root, and lay out its directories and credentials.
+
+    extra: further parameter overrides (the demo turns the auth instance off, shortens the drain).
+    """
+    (base,) = load_nodes(values_dir, [node])
+    (v,) = load_nodes(values_dir, [node], {**overrides(base, root, origin), **(extra or {})})
+    rendered = render_node(v)
+    box = Sandbox(root, v, rendered)
+    for key in ("paths.config", "paths.run", "paths.log"):
+        Path(v[key]).mkdir(parents=True, exist_ok=True)
+    for inst in box.instances:
+        Path(inst.root).mkdir(parents=True, exist_ok=True)
+    for disk in [*v["cache.data_disks"], *v["cache.meta_disks"]]:
+        Path(disk).mkdir(parents=True, exist_ok=True)
+    for key, text in rendered.configmap.items():
+        (box.config_dir / key).write_text(text)
+    user = pwd.getpwnam(v["xrootd.user"])
+    if v["auth.enabled"]:
+        ca = throwaway.make_ca()
+        throwaway.install_ca(ca, Path(v["auth.cadir"]))
+        host = throwaway.issue(ca, "localhost", host=True)
+        host.write(Path(v["auth.hostcert"]), Path(v["auth.hostkey"]))
+        host.write(Path(v["auth.xrdcert"]), Path(v["auth.xrdkey"]), user.pw_uid, user.pw_gid)
+        Path(v["auth.gridmap"]).touch()
+    if process.is_root():
+        root.chmod(0o755)
+        for path in [root, *root.rglob("*")]:
+            if path != Path(v["auth.hostkey"]):
+                os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+    return box
+
+
+def remove(box: Sandbox) -> None:
+    box.stop()
+    shutil.rmtree(box.root, ignore_errors=True)

@@ -1,0 +1,181 @@
+"""Turn site + node files into validated, typed values for one node (or a clear list of problems)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import expandvars
+from pydantic import TypeAdapter, ValidationError
+
+from cachemgr.params import BY_NAME, PARAMS, REQUIRED
+from cachemgr.values.load import Entry, Problem, ValuesError, flatten, read_yaml
+from cachemgr.values.rules import cross_checks
+from cachemgr.values.types import KINDS
+
+RESERVED_NODE_NAMES = {"site", "kustomization", "nodes"}
+
+
+@dataclass(frozen=True)
+class NodeValues:
+    name: str
+    file: str
+    flat: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.flat[name]
+
+    def tree(self) -> dict[str, Any]:
+        """Nested form for templates: v.cache.ram."""
+        root: dict[str, Any] = {}
+        for name, value in self.flat.items():
+            *parents, leaf = name.split(".")
+            node = root
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return root
+
+
+@cache
+def _adapter(kind: str) -> TypeAdapter:
+    return TypeAdapter(KINDS[kind])
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _expand(raw: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(raw, str) and "$" in raw:
+        return expandvars.expand(raw, nounset=True, environ=env)
+    if isinstance(raw, list):
+        return [_expand(x, env) for x in raw]
+    if isinstance(raw, dict):
+        return {k: _expand(x, env) for k, x in raw.items()}
+    return raw
+
+
+def _key(name: str, loc: tuple) -> str:
+    return name + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc)
+
+
+def _reason(err: dict) -> str:
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def read_layer(path: Path, scope_ok: set[str]) -> tuple[dict[str, Entry], list[Problem]]:
+    shown = _shown(path)
+    data, lines = read_yaml(path, shown)
+    entries, problems = flatten(data, lines, shown)
+    for name, entry in entries.items():
+        if BY_NAME[name].scope not in scope_ok:
+            problems.append(Problem(shown, entry.line, name, "is a per-node parameter: set it in the node file"))
+    return entries, problems
+
+
+def resolve(site: dict[str, Entry], node_file: Path, overrides: Mapping[str, Any] | None = None,
+            env: Mapping[str, str] | None = None) -> NodeValues:
+    """Validate one node; raises ValuesError listing every problem found."""
+    env = os.environ if env is None else env
+    shown = _shown(node_file)
+    problems: list[Problem] = []
+    try:
+        node, problems = read_layer(node_file, {"site", "node"})
+    except ValuesError as e:
+        raise ValuesError(e.problems) from None
+    merged: dict[str, Entry] = {**site, **node}
+    for name, raw in (overrides or {}).items():
+        merged[name] = Entry(raw, "<override>", 0)
+    merged.setdefault("node.name", Entry(node_file.stem, shown, 1))
+
+    flat: dict[str, Any] = {}
+    blame: dict[str, tuple[str, int]] = {}
+    for p in PARAMS:
+        entry = merged.get(p.name)
+        if entry is None:
+            blame[p.name] = (shown, 1)
+            if p.required:
+                problems.append(Problem(shown, 1, p.name, "is required: set it in the node file or site.yaml"))
+                continue
+            raw = p.default
+        else:
+            blame[p.name] = (entry.file, entry.line)
+            try:
+                raw = _expand(entry.raw, env)
+            except expandvars.ExpandvarsException as e:
+                problems.append(Problem(entry.file, entry.line, p.name, str(e)))
+                continue
+        try:
+            flat[p.name] = _adapter(p.kind).validate_python(raw)
+        except ValidationError as e:
+            for err in e.errors():
+                line = entry.line_of(err["loc"]) if entry else 1
+                file = entry.file if entry else "(default)"
+                problems.append(Problem(file, line, _key(p.name, err["loc"]), _reason(err)))
+
+    if "node.name" in flat:
+        if flat["node.name"] != node_file.stem:
+            f, line = blame["node.name"]
+            problems.append(Problem(f, line, "node.name", f'"{flat["node.name"]}" must match the file name '
+                                    f'"{node_file.stem}"'))
+        elif flat["node.name"] in RESERVED_NODE_NAMES:
+            problems.append(Problem(shown, 1, "node.name", f'"{flat["node.name"]}" is reserved; rename the file'))
+    if not problems:
+        problems = cross_checks(flat, blame)
+    if problems:
+        raise ValuesError(problems)
+    return NodeValues(flat["node.name"], shown, flat)
+
+
+def load_site(values_dir: Path) -> dict[str, Entry]:
+    site_file = values_dir / "site.yaml"
+    if not site_file.exists():
+        return {}
+    entries, problems = read_layer(site_file, {"site"})
+    if problems:
+        raise ValuesError(problems)
+    return entries
+
+
+def node_files(values_dir: Path, names: list[str] | None = None) -> list[Path]:
+    nodes_dir = values_dir / "nodes"
+    available = {p.stem: p for p in sorted(nodes_dir.glob("*.yaml"))}
+    if not names:
+        if not available:
+            raise ValuesError([Problem(_shown(nodes_dir), 0, "nodes", "no node files (nodes/<node>.yaml)")])
+        return list(available.values())
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ValuesError([Problem(_shown(nodes_dir / f"{n}.yaml"), 0, "node", "no such node file") for n in missing])
+    return [available[n] for n in names]
+
+
+def load_nodes(values_dir: Path, names: list[str] | None = None, overrides: Mapping[str, Any] | None = None,
+               env: Mapping[str, str] | None = None) -> list[NodeValues]:
+    """All requested nodes, validated; problems of every node are reported together."""
+    problems: list[Problem] = []
+    try:
+        site = load_site(values_dir)
+    except ValuesError as e:
+        site, problems = {}, list(e.problems)
+    nodes: list[NodeValues] = []
+    for path in node_files(values_dir, names):
+        try:
+            nodes.append(resolve(site, path, overrides, env))
+        except ValuesError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise ValuesError(problems)
+    return nodes
+
+
+__all__ = ["REQUIRED", "NodeValues", "load_nodes", "resolve"]

@@ -1,0 +1,112 @@
+"""Start and stop xrootd / cmsd daemons and know when they are ready (used by check, demo and tests)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Sub-systems log their own "initialization completed" lines, even on a failing start: only the
+# daemon's final line counts.
+_CAUSE = re.compile(r"error|not found|unable|invalid|unknown|cannot|refus|denied|no such", re.IGNORECASE)
+_FINAL = re.compile(r"^------ (?:xrootd|cmsd) (?P<name>\S+)@\S+ initialization (?P<how>completed|failed)\.", re.M)
+
+
+class StartError(Exception):
+    def __init__(self, message: str, log: Path | None = None):
+        super().__init__(message)
+        self.log = log
+
+    def cause(self) -> str:
+        """The log line that explains a failed start (xrootd logs it before the summary lines)."""
+        text = self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+        for line in text.splitlines():
+            if _CAUSE.search(line) and "initialization failed" not in line:
+                return re.sub(r"^\d{6} \d\d:\d\d:\d\d \d+ ", "", line).strip()
+        return f"see {self.log}" if self.log else "no log"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def isolated(cmd: list[str]) -> list[str]:
+    """As root, run cmd in a new network namespace: a throw-away server then reaches nothing."""
+    if is_root() and shutil.which("unshare"):
+        return ["unshare", "--net", "--", *cmd]
+    return cmd
+
+
+@dataclass
+class Daemon:
+    program: str
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+    def log_tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def wait_ready(log: Path, name: str, alive: subprocess.Popen | None, timeout: float) -> None:
+    """Block until log shows `name`'s final initialization line; raise StartError on failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        for m in _FINAL.finditer(text):
+            if m["name"] == name:
+                if m["how"] == "completed":
+                    return
+                raise StartError(f"{name}: initialization failed")
+        if alive is not None and alive.poll() is not None:
+            raise StartError(f"{name}: exited with status {alive.returncode} before it was ready")
+        time.sleep(0.05)
+    raise StartError(f"{name}: not ready after {timeout:.0f}s")
+
+
+def start(program: str, name: str, config: Path, log: Path, user: str | None = None,
+          isolate: bool = False, timeout: float = 20) -> Daemon:
+    """Start `program -n name -c config`, logging to log; as root it runs as `user` (xrootd refuses root)."""
+    cmd = [program, "-n", name, "-c", str(config)]
+    if is_root():
+        if not user:
+            raise StartError(f"{program} refuses to run as root: name a user (xrootd.user)")
+        cmd += ["-R", user]
+    if isolate:
+        cmd = isolated(cmd)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as sink:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    daemon = Daemon(program, name, proc, log)
+    try:
+        wait_ready(log, name, proc, timeout)
+    except StartError as e:
+        daemon.stop()
+        raise StartError(f"{program} {e}", log) from None
+    return daemon
