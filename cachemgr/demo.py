@@ -44,24 +44,36 @@ def run(values_dir: Path, node: str = "local") -> int:
     box: sandbox.Sandbox | None = None
     try:
         origin_port = process.free_port()
-        box = sandbox.create(values_dir, node, root / "cache", origin=f"127.0.0.1:{origin_port}",
-                             extra={"auth.enabled": False, "k8s.drain": "5s"})
+        box = sandbox.create(
+            values_dir,
+            node,
+            root / "cache",
+            origin=f"127.0.0.1:{origin_port}",
+            extra={"auth.enabled": False, "k8s.drain": "5s"},
+        )
         protected = [ns.path for ns in box.values["namespaces.protected"]]
         data = root / "origin" / "data"
         _origin_files(data, protected[0] if protected else "/protected")
         (root / "origin" / "run").mkdir()
         config = root / "origin" / "origin.cfg"
-        config.write_text(environment().get_template("demo-origin.cfg.j2").render(
-            data=data, run=root / "origin" / "run", port=origin_port))
+        config.write_text(
+            environment()
+            .get_template("demo-origin.cfg.j2")
+            .render(data=data, run=root / "origin" / "run", port=origin_port)
+        )
         if process.is_root():
             shutil.chown(root, box.values["xrootd.user"], box.values["xrootd.user"])
             for path in (root / "origin").rglob("*"):
                 shutil.chown(path, box.values["xrootd.user"], box.values["xrootd.user"])
-        origin = process.start("xrootd", "origin", config, root / "origin" / "origin.log",
-                               user=box.values["xrootd.user"])
+        origin = process.start(
+            "xrootd", "origin", config, root / "origin" / "origin.log", user=box.values["xrootd.user"]
+        )
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(box.config_dir / "supervisord.conf")],
-            stdin=subprocess.DEVNULL, stdout=sys.stderr, start_new_session=True)
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr,
+            start_new_session=True,
+        )
         process.wait_ready(box.log("xrootd", "noauth"), "noauth", supervisor, timeout=30)
         v = box.values
         lines = {

@@ -31,10 +31,14 @@ class Param:
 P = Param
 PARAMS: tuple[Param, ...] = (
     # Identity and placement
-    P("node.name", "dns label", None, "Node name; defaults to the node file's name and must match it.",
-      scope="node"),
-    P("node.hostname", "hostname", REQUIRED,
-      "Kubernetes node (`kubernetes.io/hostname` label) the cache pod is pinned to.", scope="node"),
+    P("node.name", "dns label", None, "Node name; defaults to the node file's name and must match it.", scope="node"),
+    P(
+        "node.hostname",
+        "hostname",
+        REQUIRED,
+        "Kubernetes node (`kubernetes.io/hostname` label) the cache pod is pinned to.",
+        scope="node",
+    ),
     P("site.name", "word", REQUIRED, "XRootD `all.sitename`, as registered in OSG Topology."),
     P("k8s.namespace", "dns label", "osg-caches", "Kubernetes namespace of the node's objects."),
     P("k8s.image", "image", "cachemgr/cache:0.1.0", "Container image (a pinned tag, never `latest`)."),
@@ -43,31 +47,58 @@ PARAMS: tuple[Param, ...] = (
     P("k8s.cpu_limit", "quantity", "8", "CPU limit of the cache container.", "cores"),
     P("k8s.memory_request", "quantity", "4Gi", "Memory request; size it above cache.ram.", "bytes"),
     P("k8s.memory_limit", "quantity", "16Gi", "Memory limit; XRootD needs cache.ram plus ~2 GiB.", "bytes"),
-    P("k8s.init_chown", "boolean", True,
-      "Run an init container that chowns cache directories; turn off for multi-TB caches."),
+    P(
+        "k8s.init_chown",
+        "boolean",
+        True,
+        "Run an init container that chowns cache directories; turn off for multi-TB caches.",
+    ),
     P("k8s.drain", "duration", "60s", "Time given to running transfers on shutdown.", "seconds"),
     # Cache layout
-    P("cache.root", "path", "/xcache/namespace", "Namespace root (`oss.localroot`); holds the data on "
-      "single-disk nodes, and only links when data disks are listed.", scope="node"),
-    P("cache.auth_root", "path", "/xcache/auth-namespace", "Namespace root of the authenticated "
-      "instance: two caches must not share one (they would write and purge the same files).", scope="node"),
-    P("cache.data_disks", "path list", [], "Mount points of data disks (`oss.space data`); empty: "
-      "data lives under cache.root.", scope="node"),
-    P("cache.meta_disks", "path list", [], "Mount points for .cinfo files (`oss.space meta`); "
-      "needs data disks.", scope="node"),
+    P(
+        "cache.root",
+        "path",
+        "/xcache/namespace",
+        "Namespace root (`oss.localroot`); holds the data on "
+        "single-disk nodes, and only links when data disks are listed.",
+        scope="node",
+    ),
+    P(
+        "cache.auth_root",
+        "path",
+        "/xcache/auth-namespace",
+        "Namespace root of the authenticated "
+        "instance: two caches must not share one (they would write and purge the same files).",
+        scope="node",
+    ),
+    P(
+        "cache.data_disks",
+        "path list",
+        [],
+        "Mount points of data disks (`oss.space data`); empty: data lives under cache.root.",
+        scope="node",
+    ),
+    P(
+        "cache.meta_disks",
+        "path list",
+        [],
+        "Mount points for .cinfo files (`oss.space meta`); needs data disks.",
+        scope="node",
+    ),
     P("cache.ram", "size", "4g", "Memory for in-flight blocks (`pfc.ram`, at least 1g).", "bytes"),
     P("cache.blocksize", "size", "4m", "Cache block size (`pfc.blocksize`).", "bytes"),
-    P("cache.prefetch", "integer", 20, "Blocks prefetched ahead per open file (`pfc.prefetch`).",
-      "blocks"),
-    P("cache.writequeue_blocks", "integer", 16, "Blocks written per disk-write batch (`pfc.writequeue`).",
-      "blocks"),
+    P("cache.prefetch", "integer", 20, "Blocks prefetched ahead per open file (`pfc.prefetch`).", "blocks"),
+    P("cache.writequeue_blocks", "integer", 16, "Blocks written per disk-write batch (`pfc.writequeue`).", "blocks"),
     P("cache.writequeue_threads", "integer", 4, "Disk-writing threads (`pfc.writequeue`).", "threads"),
-    P("cache.disk_low", "fraction", 0.90, "Purge stops below this fraction of the disk in use.",
-      "fraction"),
-    P("cache.disk_high", "fraction", 0.95, "Purge starts above this fraction of the disk in use.",
-      "fraction"),
-    P("cache.files_baseline", "size?", None, "`pfc.diskusage files` baseline: cached-file bytes "
-      "purged down to (with files_nominal and files_max).", "bytes"),
+    P("cache.disk_low", "fraction", 0.90, "Purge stops below this fraction of the disk in use.", "fraction"),
+    P("cache.disk_high", "fraction", 0.95, "Purge starts above this fraction of the disk in use.", "fraction"),
+    P(
+        "cache.files_baseline",
+        "size?",
+        None,
+        "`pfc.diskusage files` baseline: cached-file bytes purged down to (with files_nominal and files_max).",
+        "bytes",
+    ),
     P("cache.files_nominal", "size?", None, "`pfc.diskusage files` nominal usage.", "bytes"),
     P("cache.files_max", "size?", None, "`pfc.diskusage files` maximum usage.", "bytes"),
     P("cache.purge_interval", "duration", "300s", "Purge check interval (at least 60s).", "seconds"),
@@ -79,42 +110,74 @@ PARAMS: tuple[Param, ...] = (
     P("ports.summary", "port", 9930, "Local UDP port for the summary stream (to the exporter)."),
     P("ports.gstream", "port", 9931, "Local UDP port for the pfc g-stream (to the exporter)."),
     # Upstream
-    P("origin.host", "host:port", REQUIRED, "Origin or origin redirector the cache fetches from "
-      "(`pss.origin`)."),
+    P("origin.host", "host:port", REQUIRED, "Origin or origin redirector the cache fetches from (`pss.origin`)."),
     P("origin.auth", "host:port?", None, "Origin for the authenticated instance; defaults to origin.host."),
     P("origin.timeout", "duration", "25s", "Connect and request timeout towards the origin.", "seconds"),
-    P("redirector", "host:port?", None, "Cache redirector to report to; when set, cmsd runs beside each "
-      "xrootd (`all.manager`, `all.role server`)."),
+    P(
+        "redirector",
+        "host:port?",
+        None,
+        "Cache redirector to report to; when set, cmsd runs beside each xrootd (`all.manager`, `all.role server`).",
+    ),
     # Monitoring
-    P("monitoring.summary", "host:port list", [], "Extra destinations of the summary stream; "
-      "127.0.0.1:ports.summary is always added."),
+    P(
+        "monitoring.summary",
+        "host:port list",
+        [],
+        "Extra destinations of the summary stream; 127.0.0.1:ports.summary is always added.",
+    ),
     P("monitoring.detailed", "host:port list", [], "Destinations of the detailed (binary) stream."),
-    P("monitoring.gstream", "host:port list", [], "Extra destinations of the pfc g-stream; "
-      "127.0.0.1:ports.gstream is always added."),
+    P(
+        "monitoring.gstream",
+        "host:port list",
+        [],
+        "Extra destinations of the pfc g-stream; 127.0.0.1:ports.gstream is always added.",
+    ),
     P("monitoring.interval", "duration", "30s", "Summary and g-stream reporting interval.", "seconds"),
     # Namespaces and who may read them
     P("namespaces.public", "namespace list", ["/"], "Prefixes anyone may read."),
-    P("namespaces.protected", "protected namespaces", [], "Prefixes refused by the unauthenticated "
-      "instance and served by the authenticated one to: `account` (mapped users), `dns` (written to "
-      "grid-mapfile.local), `fqans` (VOMS groups) and `issuers` (SciTokens: url, base_path, audience)."),
+    P(
+        "namespaces.protected",
+        "protected namespaces",
+        [],
+        "Prefixes refused by the unauthenticated "
+        "instance and served by the authenticated one to: `account` (mapped users), `dns` (written to "
+        "grid-mapfile.local), `fqans` (VOMS groups) and `issuers` (SciTokens: url, base_path, audience).",
+    ),
     # Authentication
     P("auth.enabled", "boolean", False, "Run the authenticated instance."),
     P("auth.hostcert", "path", "/etc/grid-security/host/hostcert.pem", "Host certificate as mounted."),
-    P("auth.hostkey", "path", "/etc/grid-security/host/hostkey.pem", "Host key as mounted; same "
-      "directory as the cert when it comes from a Secret."),
-    P("auth.hostcert_from", "cert source", "secret", "Where the pod gets the host cert and key: `secret` "
-      "(a kubernetes.io/tls Secret) or `hostpath` (files on the node)."),
+    P(
+        "auth.hostkey",
+        "path",
+        "/etc/grid-security/host/hostkey.pem",
+        "Host key as mounted; same directory as the cert when it comes from a Secret.",
+    ),
+    P(
+        "auth.hostcert_from",
+        "cert source",
+        "secret",
+        "Where the pod gets the host cert and key: `secret` "
+        "(a kubernetes.io/tls Secret) or `hostpath` (files on the node).",
+    ),
     P("auth.hostcert_secret", "dns label", "xcache-hostcert", "Name of the TLS Secret with the host cert."),
-    P("auth.xrdcert", "path", "/etc/grid-security/xrd/xrdcert.pem", "Copy of the host cert owned by "
-      "xrootd (fix-certs task)."),
-    P("auth.xrdkey", "path", "/etc/grid-security/xrd/xrdkey.pem", "Copy of the host key, mode 0600, "
-      "owned by xrootd."),
+    P(
+        "auth.xrdcert",
+        "path",
+        "/etc/grid-security/xrd/xrdcert.pem",
+        "Copy of the host cert owned by xrootd (fix-certs task).",
+    ),
+    P("auth.xrdkey", "path", "/etc/grid-security/xrd/xrdkey.pem", "Copy of the host key, mode 0600, owned by xrootd."),
     P("auth.cadir", "path", "/etc/grid-security/certificates", "IGTF-style CA directory with CRLs."),
     P("auth.gridmap", "path", "/etc/grid-security/grid-mapfile", "grid-mapfile (gridmap task)."),
     P("auth.proxy", "path", "/var/run/cachemgr/x509up", "Proxy the cache uses towards the origin."),
     P("auth.proxy_lifetime", "duration", "48h", "Lifetime of the proxy made by refresh-proxy.", "seconds"),
-    P("auth.origin_credential", "origin credential", "proxy", "How the cache authenticates to the origin: `proxy` or "
-      "`hostcert`."),
+    P(
+        "auth.origin_credential",
+        "origin credential",
+        "proxy",
+        "How the cache authenticates to the origin: `proxy` or `hostcert`.",
+    ),
     P("auth.token_audience", "word", "https://wlcg.cern.ch/jwt/v1/any", "Default SciTokens audience."),
     # Process and paths inside the container
     P("xrootd.user", "account", "xrootd", "User xrootd and cmsd run as."),

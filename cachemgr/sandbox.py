@@ -44,9 +44,17 @@ class Sandbox:
         programs = ["xrootd", "cmsd"] if self.values["redirector"] else ["xrootd"]
         for inst in self.instances:
             for program in programs:
-                self.daemons.append(process.start(
-                    program, inst.name, self.config_dir / f"xrootd-{inst.name}.cfg", self.log(program, inst.name),
-                    user=self.values["xrootd.user"], isolate=isolate, timeout=timeout))
+                self.daemons.append(
+                    process.start(
+                        program,
+                        inst.name,
+                        self.config_dir / f"xrootd-{inst.name}.cfg",
+                        self.log(program, inst.name),
+                        user=self.values["xrootd.user"],
+                        isolate=isolate,
+                        timeout=timeout,
+                    )
+                )
 
     def stop(self) -> None:
         for daemon in reversed(self.daemons):
@@ -62,37 +70,40 @@ def run_user(v: NodeValues) -> str:
 def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str, Any]:
     gs = root / "grid-security"
     o: dict[str, Any] = {name: process.free_port() for name in PORTS}
-    o.update({
-        "cache.root": str(root / "namespace"),
-        "cache.auth_root": str(root / "auth-namespace"),
-        "cache.data_disks": [str(root / f"data{i + 1}") for i in range(len(v["cache.data_disks"]))],
-        "cache.meta_disks": [str(root / f"meta{i + 1}") for i in range(len(v["cache.meta_disks"]))],
-        "paths.config": str(root / "etc"),
-        "paths.run": str(root / "run"),
-        "paths.log": str(root / "log"),
-        "origin.host": origin or f"127.0.0.1:{process.free_port()}",
-        "origin.auth": (origin or f"127.0.0.1:{process.free_port()}") if v["origin.auth"] else None,
-        "redirector": f"127.0.0.1:{process.free_port()}" if v["redirector"] else None,
-        "monitoring.summary": [],
-        "monitoring.detailed": [],
-        "monitoring.gstream": [],
-        "auth.hostcert": str(gs / "host" / "hostcert.pem"),
-        "auth.hostkey": str(gs / "host" / "hostkey.pem"),
-        "auth.xrdcert": str(gs / "xrd" / "xrdcert.pem"),
-        "auth.xrdkey": str(gs / "xrd" / "xrdkey.pem"),
-        "auth.cadir": str(gs / "certificates"),
-        "auth.gridmap": str(gs / "grid-mapfile"),
-        "auth.proxy": str(root / "run" / "x509up"),
-        "xrootd.user": run_user(v),
-    })
+    o.update(
+        {
+            "cache.root": str(root / "namespace"),
+            "cache.auth_root": str(root / "auth-namespace"),
+            "cache.data_disks": [str(root / f"data{i + 1}") for i in range(len(v["cache.data_disks"]))],
+            "cache.meta_disks": [str(root / f"meta{i + 1}") for i in range(len(v["cache.meta_disks"]))],
+            "paths.config": str(root / "etc"),
+            "paths.run": str(root / "run"),
+            "paths.log": str(root / "log"),
+            "origin.host": origin or f"127.0.0.1:{process.free_port()}",
+            "origin.auth": (origin or f"127.0.0.1:{process.free_port()}") if v["origin.auth"] else None,
+            "redirector": f"127.0.0.1:{process.free_port()}" if v["redirector"] else None,
+            "monitoring.summary": [],
+            "monitoring.detailed": [],
+            "monitoring.gstream": [],
+            "auth.hostcert": str(gs / "host" / "hostcert.pem"),
+            "auth.hostkey": str(gs / "host" / "hostkey.pem"),
+            "auth.xrdcert": str(gs / "xrd" / "xrdcert.pem"),
+            "auth.xrdkey": str(gs / "xrd" / "xrdkey.pem"),
+            "auth.cadir": str(gs / "certificates"),
+            "auth.gridmap": str(gs / "grid-mapfile"),
+            "auth.proxy": str(root / "run" / "x509up"),
+            "xrootd.user": run_user(v),
+        }
+    )
     if v["cache.files_max"] is not None:
         # XRootD rejects `files` sizes above the real disk's size; keep the directive, shrink the numbers.
         o.update({"cache.files_baseline": "1g", "cache.files_nominal": "2g", "cache.files_max": "3g"})
     return o
 
 
-def create(values_dir: Path, node: str, root: Path, origin: str | None = None,
-           extra: dict[str, Any] | None = None) -> Sandbox:
+def create(
+    values_dir: Path, node: str, root: Path, origin: str | None = None, extra: dict[str, Any] | None = None
+) -> Sandbox:
     """Validate and render `node` relocated under root, and lay out its directories and credentials.
 
     extra: further parameter overrides (the demo turns the auth instance off, shortens the drain).

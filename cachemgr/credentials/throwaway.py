@@ -25,8 +25,11 @@ class Issued:
         key_path.parent.mkdir(parents=True, exist_ok=True)
         cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         key_path.touch(mode=0o600)
-        key_path.write_bytes(self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
+        key_path.write_bytes(
+            self.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         cert_path.chmod(0o644)
         key_path.chmod(0o600)
         if uid >= 0:
@@ -48,37 +51,75 @@ def make_ca(common_name: str = "cachemgr throw-away CA", days: int = 30) -> Issu
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return Issued(cert, key)
 
 
-def issue(ca: Issued, common_name: str, *, host: bool, not_before: dt.datetime | None = None,
-          not_after: dt.datetime | None = None) -> Issued:
+def issue(
+    ca: Issued,
+    common_name: str,
+    *,
+    host: bool,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> Issued:
     """A host (server) or user (client) certificate signed by ca."""
     key = _key()
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name((NameOID.ORGANIZATION_NAME, "cachemgr"), (NameOID.COMMON_NAME, common_name)))
-        .issuer_name(ca.cert.subject).public_key(key.public_key())
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or now - dt.timedelta(minutes=5))
         .not_valid_after(not_after or now + dt.timedelta(days=7))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, content_commitment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                                             if host else [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=True,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                if host
+                else [ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
     )
     if host:
@@ -90,8 +131,11 @@ def install_ca(ca: Issued, ca_dir: Path) -> Path:
     """Add ca to an IGTF-style directory as <subject-hash>.0, the name OpenSSL and GSI look up."""
     ca_dir.mkdir(parents=True, exist_ok=True)
     pem = ca.cert.public_bytes(serialization.Encoding.PEM)
-    subject_hash = subprocess.run(["openssl", "x509", "-noout", "-subject_hash"], input=pem,
-                                  capture_output=True, check=True).stdout.decode().strip()
+    subject_hash = (
+        subprocess.run(["openssl", "x509", "-noout", "-subject_hash"], input=pem, capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
     path = ca_dir / f"{subject_hash}.0"
     path.write_bytes(pem)
     path.chmod(0o644)

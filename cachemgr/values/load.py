@@ -81,8 +81,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, at: Path_, lines: dict[Path
             if not isinstance(key, str):
                 raise ValuesError([Problem(shown, key_node.start_mark.line + 1, str(key), "keys must be text")])
             if key in out:
-                raise ValuesError([Problem(shown, key_node.start_mark.line + 1, ".".join(map(str, (*at, key))),
-                                           "duplicate key")])
+                raise ValuesError(
+                    [Problem(shown, key_node.start_mark.line + 1, ".".join(map(str, (*at, key))), "duplicate key")]
+                )
             out[key] = _build(loader, value_node, (*at, key), lines, shown)
             lines[(*at, key)] = key_node.start_mark.line + 1
         return out
@@ -101,7 +102,7 @@ def flatten(data: dict[str, Any], lines: dict[Path_, int], shown: str) -> tuple[
             name = f"{prefix}{key}"
             here = (*at, key)
             if name in BY_NAME:
-                sub = {p[len(here):]: n for p, n in lines.items() if p[: len(here)] == here and len(p) > len(here)}
+                sub = {p[len(here) :]: n for p, n in lines.items() if p[: len(here)] == here and len(p) > len(here)}
                 entries[name] = Entry(value, shown, lines[here], sub)
             elif isinstance(value, dict) and any(n.startswith(name + ".") for n in BY_NAME):
                 walk(value, name + ".", here)

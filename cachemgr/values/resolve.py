@@ -82,8 +82,12 @@ def read_layer(path: Path, scope_ok: set[str]) -> tuple[dict[str, Entry], list[P
     return entries, problems
 
 
-def resolve(site: dict[str, Entry], node_file: Path, overrides: Mapping[str, Any] | None = None,
-            env: Mapping[str, str] | None = None) -> NodeValues:
+def resolve(
+    site: dict[str, Entry],
+    node_file: Path,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> NodeValues:
     """Validate one node; raises ValuesError listing every problem found."""
     env = os.environ if env is None else env
     shown = _shown(node_file)
@@ -125,8 +129,9 @@ def resolve(site: dict[str, Entry], node_file: Path, overrides: Mapping[str, Any
     if "node.name" in flat:
         if flat["node.name"] != node_file.stem:
             f, line = blame["node.name"]
-            problems.append(Problem(f, line, "node.name", f'"{flat["node.name"]}" must match the file name '
-                                    f'"{node_file.stem}"'))
+            problems.append(
+                Problem(f, line, "node.name", f'"{flat["node.name"]}" must match the file name "{node_file.stem}"')
+            )
         elif flat["node.name"] in RESERVED_NODE_NAMES:
             problems.append(Problem(shown, 1, "node.name", f'"{flat["node.name"]}" is reserved; rename the file'))
     if not problems:
@@ -159,8 +164,12 @@ def node_files(values_dir: Path, names: list[str] | None = None) -> list[Path]:
     return [available[n] for n in names]
 
 
-def load_nodes(values_dir: Path, names: list[str] | None = None, overrides: Mapping[str, Any] | None = None,
-               env: Mapping[str, str] | None = None) -> list[NodeValues]:
+def load_nodes(
+    values_dir: Path,
+    names: list[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[NodeValues]:
     """All requested nodes, validated; problems of every node are reported together."""
     problems: list[Problem] = []
     try:

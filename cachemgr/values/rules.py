@@ -9,8 +9,22 @@ from typing import Any
 from cachemgr.values.load import Problem
 
 Blame = dict[str, tuple[str, int]]
-_QUANTITY_UNITS = {"": 1, "m": 1e-3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-                   "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
+_QUANTITY_UNITS = {
+    "": 1,
+    "m": 1e-3,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 1 << 10,
+    "Mi": 1 << 20,
+    "Gi": 1 << 30,
+    "Ti": 1 << 40,
+    "Pi": 1 << 50,
+    "Ei": 1 << 60,
+}
 PORTS = ("ports.xroot", "ports.http", "ports.auth", "ports.metrics", "ports.summary", "ports.gstream")
 MIN_RAM = 1 << 30  # XRootD 5.5.3 rejects pfc.ram below 1g
 
@@ -36,16 +50,28 @@ def cross_checks(v: dict[str, Any], blame: Blame) -> list[Problem]:
         problems.append(Problem(file, line, chosen, reason))
 
     if v["cache.disk_low"] >= v["cache.disk_high"]:
-        bad("cache.disk_low", f"low watermark {v['cache.disk_low']} must be below the high watermark "
-            f"{v['cache.disk_high']} (purge runs from high down to low)", "cache.disk_high")
+        bad(
+            "cache.disk_low",
+            f"low watermark {v['cache.disk_low']} must be below the high watermark "
+            f"{v['cache.disk_high']} (purge runs from high down to low)",
+            "cache.disk_high",
+        )
     files = [v[f"cache.files_{k}"] for k in ("baseline", "nominal", "max")]
     if any(x is not None for x in files):
         if None in files:
-            bad("cache.files_baseline", "set files_baseline, files_nominal and files_max together",
-                "cache.files_nominal", "cache.files_max")
+            bad(
+                "cache.files_baseline",
+                "set files_baseline, files_nominal and files_max together",
+                "cache.files_nominal",
+                "cache.files_max",
+            )
         elif not files[0] < files[1] < files[2]:
-            bad("cache.files_baseline", "needs files_baseline < files_nominal < files_max",
-                "cache.files_nominal", "cache.files_max")
+            bad(
+                "cache.files_baseline",
+                "needs files_baseline < files_nominal < files_max",
+                "cache.files_nominal",
+                "cache.files_max",
+            )
     if v["cache.purge_interval"] < 60:
         bad("cache.purge_interval", f"{v['cache.purge_interval']}s is below 60s, which XRootD rejects")
     if v["cache.ram"] < MIN_RAM:
@@ -63,10 +89,10 @@ def cross_checks(v: dict[str, Any], blame: Blame) -> list[Problem]:
         seen.setdefault(v[name], name)
 
     data, meta = v["cache.data_disks"], v["cache.meta_disks"]
-    if v["auth.enabled"] and (_is_under(v["cache.root"], v["cache.auth_root"])
-                              or _is_under(v["cache.auth_root"], v["cache.root"])):
-        bad("cache.auth_root", "must not overlap cache.root: each instance needs its own namespace",
-            "cache.root")
+    if v["auth.enabled"] and (
+        _is_under(v["cache.root"], v["cache.auth_root"]) or _is_under(v["cache.auth_root"], v["cache.root"])
+    ):
+        bad("cache.auth_root", "must not overlap cache.root: each instance needs its own namespace", "cache.root")
     disks = [*data, *meta]
     for name in ("cache.data_disks", "cache.meta_disks"):
         for i, disk in enumerate(v[name]):
@@ -92,13 +118,18 @@ def cross_checks(v: dict[str, Any], blame: Blame) -> list[Problem]:
     if not public:
         bad("namespaces.public", "needs at least one prefix (use / for everything not protected)")
 
-    if v["auth.enabled"] and v["auth.hostcert_from"] == "secret" and (
-        posixpath.dirname(v["auth.hostcert"]) != posixpath.dirname(v["auth.hostkey"])
+    if (
+        v["auth.enabled"]
+        and v["auth.hostcert_from"] == "secret"
+        and (posixpath.dirname(v["auth.hostcert"]) != posixpath.dirname(v["auth.hostkey"]))
     ):
         bad("auth.hostkey", "must sit in the host cert's directory: the Secret is mounted there", "auth.hostcert")
     if v["k8s.memory_limit"] and _bytes(v["k8s.memory_limit"]) < v["cache.ram"] + MIN_RAM:
-        bad("k8s.memory_limit", f"{v['k8s.memory_limit']} leaves no room beside cache.ram "
-            "(needs cache.ram + 1Gi at least)", "cache.ram")
+        bad(
+            "k8s.memory_limit",
+            f"{v['k8s.memory_limit']} leaves no room beside cache.ram (needs cache.ram + 1Gi at least)",
+            "cache.ram",
+        )
     if _bytes(v["k8s.memory_request"]) > _bytes(v["k8s.memory_limit"]):
         bad("k8s.memory_request", "is above k8s.memory_limit", "k8s.memory_limit")
     if _bytes(v["k8s.cpu_request"]) > _bytes(v["k8s.cpu_limit"]):

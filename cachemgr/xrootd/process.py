@@ -89,8 +89,15 @@ def wait_ready(log: Path, name: str, alive: subprocess.Popen | None, timeout: fl
     raise StartError(f"{name}: not ready after {timeout:.0f}s")
 
 
-def start(program: str, name: str, config: Path, log: Path, user: str | None = None,
-          isolate: bool = False, timeout: float = 20) -> Daemon:
+def start(
+    program: str,
+    name: str,
+    config: Path,
+    log: Path,
+    user: str | None = None,
+    isolate: bool = False,
+    timeout: float = 20,
+) -> Daemon:
     """Start `program -n name -c config`, logging to log; as root it runs as `user` (xrootd refuses root)."""
     cmd = [program, "-n", name, "-c", str(config)]
     if is_root():
@@ -101,8 +108,9 @@ def start(program: str, name: str, config: Path, log: Path, user: str | None = N
         cmd = isolated(cmd)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as sink:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     daemon = Daemon(program, name, proc, log)
     try:
         wait_ready(log, name, proc, timeout)
