@@ -9,7 +9,7 @@ from pathlib import Path
 from cachemgr import sandbox
 from cachemgr.render.engine import render_node
 from cachemgr.values.load import Problem, ValuesError
-from cachemgr.values.resolve import load_nodes
+from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd.process import StartError
 
 
@@ -29,8 +29,18 @@ def check(values_dir: Path, names: list[str] | None = None, start: bool = True) 
         try:
             box.start_daemons(isolate=True)
         except StartError as e:
-            key = e.log.stem if e.log else "xrootd"
-            problems.append(Problem(node.file, 1, key, f"{e}: {e.cause()}"))
+            problems.append(_blame(node, e))
         finally:
             sandbox.remove(box)
     return problems
+
+
+def _blame(node: NodeValues, error: StartError) -> Problem:
+    """Point at the xrootd.extra directive XRootD complained about, else at the node file."""
+    cause = error.cause()
+    for i, line in enumerate(node["xrootd.extra"]):
+        directive = line.split()[0] if line.split() else ""
+        if directive and directive.rsplit(".", 1)[-1] in cause:
+            file, at = node.sources["xrootd.extra"]
+            return Problem(file, at, f"xrootd.extra[{i}]", f"{error}: {cause}")
+    return Problem(node.file, 1, error.log.stem if error.log else "xrootd", f"{error}: {cause}")

@@ -66,7 +66,12 @@ def run(values_dir: Path, node: str = "local") -> int:
             for path in (root / "origin").rglob("*"):
                 shutil.chown(path, box.values["xrootd.user"], box.values["xrootd.user"])
         origin = process.start(
-            "xrootd", "origin", config, root / "origin" / "origin.log", user=box.values["xrootd.user"]
+            "xrootd",
+            "origin",
+            config,
+            root / "origin" / "origin.log",
+            root / "origin" / "run",
+            user=box.values["xrootd.user"],
         )
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(box.config_dir / "supervisord.conf")],

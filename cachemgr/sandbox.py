@@ -50,6 +50,7 @@ class Sandbox:
                         inst.name,
                         self.config_dir / f"xrootd-{inst.name}.cfg",
                         self.log(program, inst.name),
+                        Path(self.values["paths.run"]),
                         user=self.values["xrootd.user"],
                         isolate=isolate,
                         timeout=timeout,

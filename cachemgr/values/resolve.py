@@ -25,6 +25,7 @@ class NodeValues:
     name: str
     file: str
     flat: dict[str, Any]
+    sources: dict[str, tuple[str, int]]  # parameter -> (file, line) it was set at; node file, line 1 for defaults
 
     def __getitem__(self, name: str) -> Any:
         return self.flat[name]
@@ -138,7 +139,7 @@ def resolve(
         problems = cross_checks(flat, blame)
     if problems:
         raise ValuesError(problems)
-    return NodeValues(flat["node.name"], shown, flat)
+    return NodeValues(flat["node.name"], shown, flat, blame)
 
 
 def load_site(values_dir: Path) -> dict[str, Entry]:

@@ -14,7 +14,11 @@ from pathlib import Path
 
 # Sub-systems log their own "initialization completed" lines, even on a failing start: only the
 # daemon's final line counts.
-_CAUSE = re.compile(r"error|not found|unable|invalid|unknown|cannot|refus|denied|no such", re.IGNORECASE)
+# Log lines that explain a failed start, most telling first.
+_CAUSES = (
+    re.compile(r"unmatched|unknown|not found|invalid|no such|denied|may not|error parsing", re.IGNORECASE),
+    re.compile(r"error|unable|cannot|refus", re.IGNORECASE),
+)
 _FINAL = re.compile(r"^------ (?:xrootd|cmsd) (?P<name>\S+)@\S+ initialization (?P<how>completed|failed)\.", re.M)
 
 
@@ -26,9 +30,10 @@ class StartError(Exception):
     def cause(self) -> str:
         """The log line that explains a failed start (xrootd logs it before the summary lines)."""
         text = self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
-        for line in text.splitlines():
-            if _CAUSE.search(line) and "initialization failed" not in line:
-                return re.sub(r"^\d{6} \d\d:\d\d:\d\d \d+ ", "", line).strip()
+        for pattern in _CAUSES:
+            for line in text.splitlines():
+                if pattern.search(line) and "initialization failed" not in line:
+                    return re.sub(r"^\d{6} \d\d:\d\d:\d\d \d+ ", "", line).strip()
         return f"see {self.log}" if self.log else "no log"
 
 
@@ -44,8 +49,8 @@ def is_root() -> bool:
 
 def isolated(cmd: list[str]) -> list[str]:
     """As root, run cmd in a new network namespace: a throw-away server then reaches nothing."""
-    if is_root() and shutil.which("unshare"):
-        return ["unshare", "--net", "--", *cmd]
+    if is_root() and shutil.which("unshare") and shutil.which("ip"):
+        return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
     return cmd
 
 
@@ -94,11 +99,15 @@ def start(
     name: str,
     config: Path,
     log: Path,
+    cwd: Path,
     user: str | None = None,
     isolate: bool = False,
     timeout: float = 20,
 ) -> Daemon:
-    """Start `program -n name -c config`, logging to log; as root it runs as `user` (xrootd refuses root)."""
+    """Start `program -n name -c config` in cwd (it makes its home dir there), logging to log.
+
+    As root it runs as `user`: xrootd refuses to run as root.
+    """
     cmd = [program, "-n", name, "-c", str(config)]
     if is_root():
         if not user:
@@ -109,7 +118,7 @@ def start(
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as sink:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
         )
     daemon = Daemon(program, name, proc, log)
     try:

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything cachemgr needs on Debian bookworm. The image build, the README commands and CI all
+# run this one script, so CI proves the image's install path.
+#   images/install.sh [--test] [--venv DIR]
+#   --test     also what the tests need (pytest, ruff, kubernetes-validate)
+#   --venv DIR where cachemgr is installed (default: .venv in the repo); as root, cachemgr is linked
+#              into /usr/local/bin
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+venv="$repo/.venv"
+extras=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --test) extras="[test]" ;;
+    --venv) venv=$2; shift ;;
+    *) echo "usage: $0 [--test] [--venv DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# XRootD 5.5.3 and its plugins from Debian; fetch-crl for the CRL task; the rest for tests and probes.
+packages="xrootd-server xrootd-client xrootd-scitokens-plugins xrootd-voms-plugins fetch-crl
+          openssl curl iproute2 procps util-linux python3 python3-venv"
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian packages:$missing"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo$extras"
+if [ "$(id -u)" -eq 0 ]; then
+  ln -sf "$venv/bin/cachemgr" /usr/local/bin/cachemgr
+fi
+echo "cachemgr installed in $venv"

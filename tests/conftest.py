@@ -1,0 +1,55 @@
+"""Shared fixtures. Tests run the real programs: xrootd, cmsd, supervisord, curl, kubectl."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "k8s"
+
+MINIMAL_SITE = """\
+site:
+  name: TEST_SITE
+origin:
+  host: origin.example.org:1094
+"""
+
+
+def cachemgr(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict | None = None):
+    """Run the real CLI as an admin would."""
+    return subprocess.run(
+        [sys.executable, "-m", "cachemgr", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture
+def values(tmp_path: Path):
+    """A values dir with a minimal site.yaml; call it with {node: text} to add node files."""
+    root = tmp_path / "values"
+    (root / "nodes").mkdir(parents=True)
+    (root / "site.yaml").write_text(MINIMAL_SITE)
+
+    def make(nodes: dict[str, str], site: str | None = None) -> Path:
+        if site is not None:
+            (root / "site.yaml").write_text(site)
+        for name, text in nodes.items():
+            (root / "nodes" / f"{name}.yaml").write_text(text)
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def xrootd_installed() -> None:
+    for tool in ("xrootd", "cmsd", "xrdcp", "curl"):
+        assert shutil.which(tool), f"{tool} is missing: run images/install.sh --test (tests/run.sh does)"

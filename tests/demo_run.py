@@ -1,0 +1,98 @@
+"""Run `cachemgr demo` as a user would, and talk to what it prints (real xrootd, supervisord, xrdcp, curl)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import REPO
+
+KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED")
+
+
+@dataclass
+class Demo:
+    proc: subprocess.Popen
+    env: dict[str, str]
+
+    @property
+    def root(self) -> Path:
+        return Path(self.env["CACHE_DIR"]).parents[1]
+
+    def stop(self, sig: int = signal.SIGTERM) -> float:
+        """Signal the demo; return how long it took to exit."""
+        start = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+        return time.monotonic() - start
+
+    def leftovers(self) -> list[str]:
+        """Processes whose command line still names this demo's directory."""
+        out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return [line for line in out.splitlines() if str(self.root) in line]
+
+
+def start(timeout: float = 60) -> Demo:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cachemgr", "demo"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    env: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while set(KEYS) - set(env):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            raise AssertionError(f"demo did not print {sorted(set(KEYS) - set(env))} (exit {proc.poll()})")
+        try:
+            key, sep, value = lines.get(timeout=0.5).strip().partition("=")
+        except queue.Empty:
+            continue
+        if sep:
+            env[key] = value
+    return Demo(proc, env)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def xrdcp(url: str, dest: Path) -> subprocess.CompletedProcess:
+    # xrdcp retries a dead port for ~2 min: bound it.
+    return subprocess.run(["xrdcp", "-f", "-s", url, str(dest)], capture_output=True, text=True, timeout=60)
+
+
+def curl(url: str, dest: Path) -> int:
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "30", "-o", str(dest), "-w", "%{http_code}", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return int(out.stdout or 0)
+
+
+def add_origin_file(demo: Demo, rel: str, data: bytes) -> Path:
+    path = Path(demo.env["ORIGIN_DIR"]) / rel.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    owner = Path(demo.env["ORIGIN_DIR"]).stat()
+    os.chown(path, owner.st_uid, owner.st_gid)
+    return path

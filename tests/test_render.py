@@ -1,0 +1,139 @@
+"""Rendering: deterministic, atomic, complete, and the committed example outputs are current."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+
+import yaml
+from conftest import EXAMPLE, REPO, cachemgr
+
+from cachemgr.docs import parameters_markdown
+from cachemgr.params import PARAMS
+from cachemgr.render.engine import CONFIGMAP_FILES, render_node
+from cachemgr.values.resolve import load_nodes
+
+NODE = "node:\n  hostname: n1.example.org\n"
+
+
+def _tree(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_render_is_byte_identical_on_rerun(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(a)).returncode == 0
+    assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(b)).returncode == 0
+    assert _tree(a) == _tree(b)
+    again = cachemgr("render", "--values", str(EXAMPLE), "--out", str(a))
+    assert "0 output(s) changed" in again.stdout
+
+
+def test_committed_example_outputs_are_current(tmp_path):
+    """configmaps/ and k8s/<node>.yaml in the repo are what `cachemgr render` makes today."""
+    assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(tmp_path)).returncode == 0
+    for node in (EXAMPLE / "nodes").glob("*.yaml"):
+        cmp = filecmp.dircmp(tmp_path / "configmaps" / node.stem, REPO / "configmaps" / node.stem)
+        assert not (cmp.diff_files or cmp.left_only or cmp.right_only), f"stale configmaps/{node.stem}: run render"
+        assert (tmp_path / "k8s" / node.name).read_bytes() == (REPO / "k8s" / node.name).read_bytes()
+
+
+def test_removed_file_does_not_linger(values, tmp_path):
+    vdir = values({"n1": NODE + "auth:\n  enabled: true\n"})
+    out = tmp_path / "out"
+    assert cachemgr("render", "--values", str(vdir), "--out", str(out)).returncode == 0
+    assert (out / "configmaps" / "n1" / "Authfile-auth").exists()
+    (vdir / "nodes" / "n1.yaml").write_text(NODE)
+    assert cachemgr("render", "--values", str(vdir), "--out", str(out)).returncode == 0
+    assert not (out / "configmaps" / "n1" / "Authfile-auth").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".cachemgr")], "staging dir left behind"
+
+
+def test_render_selected_nodes_only(values, tmp_path):
+    vdir = values({"n1": NODE, "n2": NODE.replace("n1", "n2")})
+    out = tmp_path / "out"
+    assert cachemgr("render", "--values", str(vdir), "--out", str(out), "n2").returncode == 0
+    assert sorted(p.name for p in (out / "configmaps").iterdir()) == ["n2"]
+    missing = cachemgr("render", "--values", str(vdir), "--out", str(out), "nope")
+    assert missing.returncode == 2 and "nodes/nope.yaml:0: node: no such node file" in missing.stderr
+
+
+def test_environment_expansion(values):
+    vdir = values({"n1": NODE + "origin:\n  host: ${ORIGIN_FOR_TEST:-fallback.example.org:1094}\n"})
+    (node,) = load_nodes(vdir, env={})
+    assert node["origin.host"] == "fallback.example.org:1094"
+    (node,) = load_nodes(vdir, env={"ORIGIN_FOR_TEST": "set.example.org:2094"})
+    assert "pss.origin set.example.org:2094" in render_node(node).configmap["xrootd-noauth.cfg"]
+
+
+def test_node_values_override_site_values(values):
+    vdir = values(
+        {"n1": NODE + "cache:\n  ram: 2g\n"},
+        site="site: {name: S}\norigin: {host: o.example.org:1}\ncache: {ram: 8g, prefetch: 7}\n",
+    )
+    cfg = render_node(load_nodes(vdir)[0]).configmap["xrootd-noauth.cfg"]
+    assert "pfc.ram 2g" in cfg and "pfc.prefetch 7" in cfg
+
+
+def test_configmap_files_per_node():
+    nodes = {n.name: render_node(n) for n in load_nodes(EXAMPLE)}
+    common = {"xrootd-noauth.cfg", "Authfile-noauth", "robots.txt", "supervisord.conf", "cachemgr.crontab"}
+    auth = {"xrootd-auth.cfg", "Authfile-auth", "lcmaps.cfg", "voms-mapfile"}
+    assert set(nodes["stashcache-cmsd"].configmap) == common
+    assert set(nodes["stashcache-7disk"].configmap) == common | auth | {"scitokens.cfg"}
+    assert set(nodes["local"].configmap) == common | auth | {"grid-mapfile.local"}
+    assert set(CONFIGMAP_FILES) >= set().union(*(n.configmap for n in nodes.values()))
+
+    seven = nodes["stashcache-7disk"].configmap["xrootd-noauth.cfg"]
+    assert seven.count("oss.space data /xcache/data") == 7 and "pfc.spaces data meta" in seven
+    assert "files 80t 90t 95t" in seven
+    cmsd = nodes["stashcache-cmsd"]
+    assert "all.manager cache-redirector.example.org:1213" in cmsd.configmap["xrootd-noauth.cfg"]
+    assert "[program:cmsd-noauth]" in cmsd.configmap["supervisord.conf"]
+    assert "if exec xrootd\n  xrd.protocol http:" in cmsd.configmap["xrootd-noauth.cfg"]
+    for rendered in nodes.values():
+        cfg = rendered.configmap["xrootd-noauth.cfg"]
+        assert "127.0.0.1:9930" in cfg and "127.0.0.1:9931" in cfg, "local exporter must get the streams"
+        assert "PRIVATE KEY" not in "".join(rendered.configmap.values())
+
+
+def test_instances_do_not_share_a_cache_root():
+    for node in load_nodes(EXAMPLE):
+        roots = [
+            line
+            for text in render_node(node).configmap.values()
+            for line in text.splitlines()
+            if line.startswith("oss.localroot")
+        ]
+        assert len(roots) == len(set(roots))
+
+
+def test_manifest_parses_and_carries_the_configmap():
+    for node in load_nodes(EXAMPLE):
+        rendered = render_node(node)
+        docs = list(yaml.safe_load_all(rendered.manifest))
+        kinds = [d["kind"] for d in docs]
+        assert kinds == ["ConfigMap", "Deployment"]
+        assert docs[0]["data"] == rendered.configmap
+        pod = docs[1]["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"kubernetes.io/hostname": node["node.hostname"]}
+        assert docs[1]["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_parameter_docs_are_current():
+    assert (REPO / "docs" / "parameters.md").read_text() == parameters_markdown(), (
+        "docs/parameters.md is stale: cachemgr params --markdown > docs/parameters.md"
+    )
+    for p in PARAMS:
+        assert f"`{p.name}`" in parameters_markdown()
+
+
+def test_params_command_lists_every_parameter():
+    out = cachemgr("params").stdout
+    assert all(p.name in out for p in PARAMS)
+
+
+def test_no_output_file_is_group_writable(tmp_path):
+    assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(tmp_path)).returncode == 0
+    for path in tmp_path.rglob("*"):
+        assert not os.stat(path).st_mode & 0o022, path
