@@ -76,8 +76,8 @@ CONFIGMAP_FILES: dict[str, tuple[str, Callable[[NodeValues], bool], dict[str, An
 }
 
 
-class _LiteralDumper(yaml.SafeDumper):
-    """Multi-line strings as `|` blocks, as kubectl writes ConfigMaps."""
+class _LiteralDumper(yaml.CSafeDumper):
+    """Multi-line strings as `|` blocks, as kubectl writes ConfigMaps (libyaml: 10x faster than pure Python)."""
 
 
 def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
