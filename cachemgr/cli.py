@@ -25,13 +25,15 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from cachemgr.render.engine import render_node
+    from cachemgr.render.engine import render_fleet, render_node
     from cachemgr.render.write import write_outputs
     from cachemgr.values.resolve import load_nodes
 
     nodes = load_nodes(args.values, args.nodes or None)
     rendered = [render_node(n) for n in nodes]
-    changed = write_outputs(rendered, args.out)
+    # Fleet files list every node: only rendered when every node is.
+    fleet = None if args.nodes else render_fleet(nodes)
+    changed = write_outputs(rendered, args.out, fleet)
     for path in changed:
         print(f"wrote {path}")
     print(f"{len(rendered)} node(s) rendered, {len(changed)} output(s) changed")
@@ -62,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--markdown", action="store_true", help="print docs/parameters.md")
     s.set_defaults(func=cmd_params)
 
-    s = sub.add_parser("render", help="write configmaps/<node>/ and k8s/<node>.yaml for each node")
+    s = sub.add_parser("render", help="write configmaps/<node>/, k8s/<node>.yaml, k8s/kustomize/<node>/, k8s/fleet/")
     s.add_argument("--values", type=Path, default=Path("k8s"), help="values dir (site.yaml, nodes/)")
     s.add_argument("--out", type=Path, default=Path("."), help="output root (default: here)")
     s.add_argument("nodes", nargs="*", metavar="NODE")

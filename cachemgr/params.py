@@ -43,6 +43,7 @@ PARAMS: tuple[Param, ...] = (
     P("k8s.namespace", "dns label", "osg-caches", "Kubernetes namespace of the node's objects."),
     P("k8s.image", "image", "cachemgr/cache:0.1.0", "Container image (a pinned tag, never `latest`)."),
     P("k8s.tolerations", "tolerations", [], "Pod tolerations (key, operator, value, effect)."),
+    P("k8s.affinity", "mapping", {}, "Pod affinity, as in a pod spec (nodeSelector already pins the node)."),
     P("k8s.cpu_request", "quantity", "2", "CPU request of the cache container.", "cores"),
     P("k8s.cpu_limit", "quantity", "8", "CPU limit of the cache container.", "cores"),
     P("k8s.memory_request", "quantity", "4Gi", "Memory request; size it above cache.ram.", "bytes"),

@@ -2,16 +2,17 @@
 # Installs everything cachemgr needs on Debian bookworm. The image build, the README commands and CI all
 # run this one script, so CI proves the image's install path.
 #   images/install.sh [--test] [--venv DIR]
-#   --test     also what the tests need (pytest, ruff, kubernetes-validate)
+#   --test     also what the tests need (pytest, ruff, kubernetes-validate; promtool from prometheus)
 #   --venv DIR where cachemgr is installed (default: .venv in the repo); as root, cachemgr is linked
 #              into /usr/local/bin
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"
 extras=""
+test_packages=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --test) extras="[test]" ;;
+    --test) extras="[test]"; test_packages="prometheus" ;;
     --venv) venv=$2; shift ;;
     *) echo "usage: $0 [--test] [--venv DIR]" >&2; exit 2 ;;
   esac
@@ -20,7 +21,7 @@ done
 
 # XRootD 5.5.3 and its plugins from Debian; fetch-crl for the CRL task; the rest for tests and probes.
 packages="xrootd-server xrootd-client xrootd-scitokens-plugins xrootd-voms-plugins fetch-crl
-          openssl curl iproute2 procps util-linux python3 python3-venv"
+          openssl curl iproute2 procps util-linux python3 python3-venv $test_packages"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

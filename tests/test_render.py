@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import filecmp
 import os
 
 import yaml
@@ -30,12 +29,17 @@ def test_render_is_byte_identical_on_rerun(tmp_path):
 
 
 def test_committed_example_outputs_are_current(tmp_path):
-    """configmaps/ and k8s/<node>.yaml in the repo are what `cachemgr render` makes today."""
+    """configmaps/ and k8s/ in the repo are what `cachemgr render` makes today (run it after editing values)."""
     assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(tmp_path)).returncode == 0
-    for node in (EXAMPLE / "nodes").glob("*.yaml"):
-        cmp = filecmp.dircmp(tmp_path / "configmaps" / node.stem, REPO / "configmaps" / node.stem)
-        assert not (cmp.diff_files or cmp.left_only or cmp.right_only), f"stale configmaps/{node.stem}: run render"
-        assert (tmp_path / "k8s" / node.name).read_bytes() == (REPO / "k8s" / node.name).read_bytes()
+    values = {REPO / "k8s" / "site.yaml", *(REPO / "k8s" / "nodes").iterdir()}
+    committed = {
+        p for p in [*(REPO / "configmaps").rglob("*"), *(REPO / "k8s").rglob("*")] if p.is_file() and p not in values
+    }
+    assert {p.relative_to(REPO) for p in committed} == {
+        p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()
+    }, "run `cachemgr render`"
+    for path in committed:
+        assert path.read_bytes() == (tmp_path / path.relative_to(REPO)).read_bytes(), f"stale {path}: run render"
 
 
 def test_removed_file_does_not_linger(values, tmp_path):
@@ -108,16 +112,11 @@ def test_instances_do_not_share_a_cache_root():
         assert len(roots) == len(set(roots))
 
 
-def test_manifest_parses_and_carries_the_configmap():
+def test_kustomization_lists_every_configmap_file():
     for node in load_nodes(EXAMPLE):
         rendered = render_node(node)
-        docs = list(yaml.safe_load_all(rendered.manifest))
-        kinds = [d["kind"] for d in docs]
-        assert kinds == ["ConfigMap", "Deployment"]
-        assert docs[0]["data"] == rendered.configmap
-        pod = docs[1]["spec"]["template"]["spec"]
-        assert pod["nodeSelector"] == {"kubernetes.io/hostname": node["node.hostname"]}
-        assert docs[1]["spec"]["strategy"] == {"type": "Recreate"}
+        generator = yaml.safe_load(rendered.kustomization)["configMapGenerator"][0]
+        assert generator["files"] == [f"config/{key}" for key in rendered.configmap]
 
 
 def test_parameter_docs_are_current():

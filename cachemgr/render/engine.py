@@ -33,7 +33,12 @@ class Instance:
 class RenderedNode:
     name: str
     configmap: dict[str, str]  # ConfigMap key -> file text
-    manifest: str  # multi-document YAML for k8s/<node>.yaml
+    deployment: str  # k8s/<node>.yaml
+    kustomization: str  # k8s/kustomize/<node>/kustomization.yaml
+
+
+# Fleet-wide outputs under k8s/fleet/, from every node of the site.
+FLEET_FILES = {"prometheus-scrape.yml": "prometheus-scrape.yml.j2", "podmonitor.yaml": "podmonitor.yaml.j2"}
 
 
 def instances(v: NodeValues) -> list[Instance]:
@@ -125,6 +130,13 @@ def _context(v: NodeValues) -> dict[str, Any]:
     return {
         "v": v.tree(),
         "node": v.name,
+        "deployment_name": f"xcache-{v.name}",
+        "configmap_name": f"xcache-{v.name}-config",
+        "labels": {
+            "app.kubernetes.io/name": "xcache",
+            "app.kubernetes.io/instance": v.name,
+            "app.kubernetes.io/managed-by": "cachemgr",
+        },
         "instances": found,
         "daemons": ["xrootd", "cmsd"] if v["redirector"] else ["xrootd"],
         "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
@@ -151,7 +163,12 @@ def render_node(v: NodeValues) -> RenderedNode:
             if "instance" in extra:
                 local["inst"] = by_name[extra["instance"]]
             configmap[key] = env.get_template(template).render(local)
-    manifest = env.get_template("node.yaml.j2").render(
-        {**ctx, "configmap": configmap, "checksum": config_checksum(configmap)}
-    )
-    return RenderedNode(v.name, configmap, manifest)
+    deployment = env.get_template("deployment.yaml.j2").render({**ctx, "checksum": config_checksum(configmap)})
+    kustomization = env.get_template("kustomization.yaml.j2").render({**ctx, "configmap": configmap})
+    return RenderedNode(v.name, configmap, deployment, kustomization)
+
+
+def render_fleet(nodes: list[NodeValues]) -> dict[str, str]:
+    env = environment()
+    ctx = {"nodes": nodes, "namespaces": sorted({n["k8s.namespace"] for n in nodes})}
+    return {name: env.get_template(template).render(ctx) for name, template in FLEET_FILES.items()}

@@ -17,7 +17,8 @@ from cachemgr.values.load import Entry, Problem, ValuesError, flatten, read_yaml
 from cachemgr.values.rules import cross_checks
 from cachemgr.values.types import KINDS
 
-RESERVED_NODE_NAMES = {"site", "kustomization", "nodes"}
+# Names of files and directories that render writes beside the node manifests in k8s/.
+RESERVED_NODE_NAMES = {"site", "nodes", "kustomize", "fleet"}
 
 
 @dataclass(frozen=True)

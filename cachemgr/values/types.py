@@ -235,4 +235,5 @@ KINDS: dict[str, Any] = {
     "size?": Size | None,
     "origin credential": Literal["proxy", "hostcert"],
     "cert source": Literal["secret", "hostpath"],
+    "mapping": dict[str, Any],
 }
