@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cachemgr.params import BY_NAME
 from cachemgr.values.load import Problem, ValuesError
 
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "k8s"
@@ -50,10 +51,61 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_task(args: argparse.Namespace) -> int:
+    from cachemgr.tasks import TASKS
+    from cachemgr.tasks.base import TaskError
+
+    try:
+        print(TASKS[args.task].run(args))
+    except TaskError as e:
+        print(f"cachemgr task {args.task}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_cron(args: argparse.Namespace) -> int:
+    import signal
+
+    from cachemgr.scheduler import crontab
+    from cachemgr.scheduler.runner import Scheduler
+    from cachemgr.scheduler.state import State
+
+    scheduler = Scheduler(crontab.load(args.crontab), State(args.state))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: scheduler.stop.set())
+    scheduler.run()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cachemgr import demo
 
     return demo.run(args.values, args.node)
+
+
+def cmd_cinfo(args: argparse.Namespace) -> int:
+    import json
+
+    from cachemgr.stats import cinfo
+
+    status = 0
+    for path in args.files:
+        try:
+            info = cinfo.read(path)
+        except (cinfo.CinfoError, OSError) as e:
+            print(f"{path}: {e.strerror if isinstance(e, OSError) else e}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            print(json.dumps({"file": str(path), **info.as_json(blocks=args.blocks)}))
+            continue
+        print(
+            f"{path}: version {info.version}, {info.file_size} B in {info.n_blocks} blocks of {info.buffer_size} B, "
+            f"{info.n_blocks_done} present ({info.percentage:.1f}%), cksum {info.cksum}, {info.access_count} accesses, "
+            f"hit/miss/bypass {info.bytes_hit}/{info.bytes_missed}/{info.bytes_bypassed} B in the last "
+            f"{len(info.accesses)}"
+        )
+    return status
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,10 +128,34 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("nodes", nargs="*", metavar="NODE")
     s.set_defaults(func=cmd_check)
 
+    s = sub.add_parser("task", help="run one scheduled task now (exit 1 with the reason when it fails)")
+    tasks = s.add_subparsers(dest="task", required=True)
+    from cachemgr.tasks import TASKS
+
+    for name, module in TASKS.items():
+        module.add_arguments(tasks.add_parser(name, help=(module.__doc__ or "").split("\n")[0]))
+    s.set_defaults(func=cmd_task)
+
+    s = sub.add_parser("cron", help="run the scheduled tasks of a crontab (a supervisord program)")
+    s.add_argument("--crontab", type=Path, default=Path(BY_NAME["paths.config"].default) / "cachemgr.crontab")
+    s.add_argument(
+        "--state",
+        type=Path,
+        default=Path(BY_NAME["paths.run"].default) / "tasks.json",
+        help="state file the exporter publishes",
+    )
+    s.set_defaults(func=cmd_cron)
+
     s = sub.add_parser("demo", help="run an origin and the example cache on 127.0.0.1 until interrupted")
     s.add_argument("--values", type=Path, default=EXAMPLE_SITE, help="values dir (default: the bundled example)")
     s.add_argument("--node", default="local")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("cinfo", help="print XRootD cache .cinfo files (versions 2-4); exit 1 if one is bad")
+    s.add_argument("--json", action="store_true", help="one JSON object per file, with xrdpfc_print -j's fields")
+    s.add_argument("--blocks", action="store_true", help="with --json, add block_array (one 0/1 per block)")
+    s.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    s.set_defaults(func=cmd_cinfo)
     return p
 
 

@@ -163,16 +163,53 @@ PARAMS: tuple[Param, ...] = (
     ),
     P("auth.hostcert_secret", "dns label", "xcache-hostcert", "Name of the TLS Secret with the host cert."),
     P(
-        "auth.xrdcert",
+        "auth.xrd_dir",
         "path",
-        "/etc/grid-security/xrd/xrdcert.pem",
-        "Copy of the host cert owned by xrootd (fix-certs task).",
+        "/etc/grid-security/xrd",
+        "Where fix-certs puts xrdcert.pem and xrdkey.pem (mode 0600), the copies xrootd reads, owned by xrootd.user.",
     ),
-    P("auth.xrdkey", "path", "/etc/grid-security/xrd/xrdkey.pem", "Copy of the host key, mode 0600, owned by xrootd."),
     P("auth.cadir", "path", "/etc/grid-security/certificates", "IGTF-style CA directory with CRLs."),
     P("auth.gridmap", "path", "/etc/grid-security/grid-mapfile", "grid-mapfile (gridmap task)."),
     P("auth.proxy", "path", "/var/run/cachemgr/x509up", "Proxy the cache uses towards the origin."),
     P("auth.proxy_lifetime", "duration", "48h", "Lifetime of the proxy made by refresh-proxy.", "seconds"),
+    P(
+        "auth.proxy_min_remaining",
+        "duration",
+        "24h",
+        "refresh-proxy makes a new proxy when the current one has less time left than this.",
+        "seconds",
+    ),
+    P(
+        "auth.voms_command",
+        "text?",
+        None,
+        "Command that makes a proxy with VOMS attributes instead of the built-in maker; {cert} {key} {out} {hours} "
+        "are filled in (e.g. `voms-proxy-init -voms ligo -cert {cert} -key {key} -out {out} -valid {hours}:00`).",
+    ),
+    # Grid-mapfile (gridmap task)
+    P(
+        "gridmap.source",
+        "text?",
+        None,
+        "Where the gridmap task gets DNs: `ldap://` or `ldaps://host`, `cvmfs+http://host/cvmfs/repo` (a CVMFS "
+        "catalog's voms_authz), or an `http(s)://` or `file://` grid-mapfile. Unset: no gridmap task.",
+    ),
+    P("gridmap.account", "account", "ligo", "Account the DNs of an LDAP or CVMFS source map to."),
+    P("gridmap.ldap_base", "text", "ou=people,dc=ligo,dc=org", "LDAP search base (one level)."),
+    P(
+        "gridmap.ldap_filter",
+        "text",
+        "(&(isMemberOf=Communities:LSCVirgoLIGOGroupMembers)(gridX509subject=*))",
+        "LDAP search filter.",
+    ),
+    P("gridmap.ldap_attribute", "word", "gridX509subject", "LDAP attribute holding the DNs."),
+    P(
+        "gridmap.max_shrink",
+        "fraction",
+        0.5,
+        "Refuse a new grid-mapfile that lost more than this fraction of the entries (unless --force).",
+        "fraction",
+    ),
     P(
         "auth.origin_credential",
         "origin credential",

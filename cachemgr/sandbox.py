@@ -88,8 +88,7 @@ def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str,
             "monitoring.gstream": [],
             "auth.hostcert": str(gs / "host" / "hostcert.pem"),
             "auth.hostkey": str(gs / "host" / "hostkey.pem"),
-            "auth.xrdcert": str(gs / "xrd" / "xrdcert.pem"),
-            "auth.xrdkey": str(gs / "xrd" / "xrdkey.pem"),
+            "auth.xrd_dir": str(gs / "xrd"),
             "auth.cadir": str(gs / "certificates"),
             "auth.gridmap": str(gs / "grid-mapfile"),
             "auth.proxy": str(root / "run" / "x509up"),
@@ -127,7 +126,8 @@ def create(
         throwaway.install_ca(ca, Path(v["auth.cadir"]))
         host = throwaway.issue(ca, "localhost", host=True)
         host.write(Path(v["auth.hostcert"]), Path(v["auth.hostkey"]))
-        host.write(Path(v["auth.xrdcert"]), Path(v["auth.xrdkey"]), user.pw_uid, user.pw_gid)
+        xrd = Path(v["auth.xrd_dir"])
+        host.write(xrd / "xrdcert.pem", xrd / "xrdkey.pem", user.pw_uid, user.pw_gid)
         Path(v["auth.gridmap"]).touch()
     if process.is_root():
         root.chmod(0o755)

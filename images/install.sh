@@ -2,7 +2,7 @@
 # Installs everything cachemgr needs on Debian bookworm. The image build, the README commands and CI all
 # run this one script, so CI proves the image's install path.
 #   images/install.sh [--test] [--venv DIR]
-#   --test     also what the tests need (pytest, ruff, kubernetes-validate; promtool from prometheus)
+#   --test     also what the tests need (pytest, ruff, kubernetes-validate; promtool from prometheus; slapd)
 #   --venv DIR where cachemgr is installed (default: .venv in the repo); as root, cachemgr is linked
 #              into /usr/local/bin
 set -euo pipefail
@@ -12,7 +12,7 @@ extras=""
 test_packages=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --test) extras="[test]"; test_packages="prometheus" ;;
+    --test) extras="[test]"; test_packages="prometheus slapd ldap-utils" ;;
     --venv) venv=$2; shift ;;
     *) echo "usage: $0 [--test] [--venv DIR]" >&2; exit 2 ;;
   esac
@@ -31,7 +31,16 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing Debian packages:$missing"
   $sudo apt-get update -qq
+  # Packages such as slapd start a system service on install: tests start their own servers, so refuse
+  # (with a policy-rc.d of our own, removed after, unless the machine already has one).
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  [ -z "$own_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
 fi
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -121,7 +122,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(size=format_size, yaml=_yaml, dn_quote=_dn_quote, tojson=json.dumps)
+    env.filters.update(size=format_size, yaml=_yaml, dn_quote=_dn_quote, tojson=json.dumps, shquote=shlex.quote)
     return env
 
 
@@ -142,6 +143,7 @@ def _context(v: NodeValues) -> dict[str, Any]:
         "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
         "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
         "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
+        "local_gridmap": _has_dns(v),
     }
 
 

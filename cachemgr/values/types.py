@@ -236,4 +236,6 @@ KINDS: dict[str, Any] = {
     "origin credential": Literal["proxy", "hostcert"],
     "cert source": Literal["secret", "hostpath"],
     "mapping": dict[str, Any],
+    "text": Annotated[str, BeforeValidator(_text)],
+    "text?": Annotated[str, BeforeValidator(_text)] | None,
 }

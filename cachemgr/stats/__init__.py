@@ -1,0 +1,1 @@
+"""Cache statistics: .cinfo files, monitoring streams and the Prometheus exporter built on them."""

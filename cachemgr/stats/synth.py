@@ -1,0 +1,77 @@
+"""Synthetic v4 .cinfo files and cache trees, as XRootD 5.x writes them (for tests and bench/)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import crc32c
+
+from cachemgr.stats.cinfo import ASTAT, CKSUM_STATES, STORE, VERSION, Access, Cinfo, n_blocks
+
+MAX_RECORDS = 20  # pfc.acchistorysize default: XRootD merges older records beyond it
+
+
+def encode(info: Cinfo) -> bytes:
+    """The v4 bytes of info (Info::Write): version, Store, crc32c, bitvec, records, crc32c."""
+    store = STORE.pack(
+        info.buffer_size,
+        info.file_size,
+        info.created,
+        info.no_cksum_time,
+        info.access_count,
+        CKSUM_STATES.index(info.cksum),
+        len(info.accesses),
+    )
+    body = info.bitvec + b"".join(
+        ASTAT.pack(
+            a.attach, a.detach, a.n_ios, a.duration, a.n_merged, 0, a.bytes_hit, a.bytes_missed, a.bytes_bypassed
+        )
+        for a in info.accesses
+    )
+    return b"".join(
+        (VERSION.to_bytes(4, "little"), store, crc32c.crc32c(store).to_bytes(4, "little"), body),
+    ) + crc32c.crc32c(body).to_bytes(4, "little")
+
+
+def random_cinfo(rng: random.Random, now: int, buffer_size: int = 1 << 20, max_size: int = 1 << 30) -> Cinfo:
+    """A plausible cached file: some complete, some partial, up to MAX_RECORDS access records."""
+    size = rng.randrange(0, max_size)
+    nblk = n_blocks(size, buffer_size)
+    bits = (1 << nblk) - 1 if rng.random() < 0.6 else rng.getrandbits(nblk)
+    bitvec = bits.to_bytes((nblk + 7) // 8, "little")
+    created = now - rng.randrange(1, 90 * 86400)
+    count = rng.randrange(1, 50)
+    t = created
+    accesses = []
+    for _ in range(min(count, MAX_RECORDS)):
+        t = rng.randrange(t, now + 1)
+        duration = rng.randrange(0, 600)
+        read = rng.randrange(0, size + 1)
+        hit = rng.randrange(0, read + 1)
+        accesses.append(Access(t, t + duration, 1, duration, 0, hit, read - hit, 0))
+    return Cinfo(VERSION, buffer_size, size, created, 0, count, rng.choice(CKSUM_STATES), bitvec, tuple(accesses))
+
+
+def write_tree(root: Path, files: int, seed: int = 0, fanout: int = 32, data: bool = True) -> list[Path]:
+    """files cinfo files spread over directories root/dNN/dNN/..., each beside a sparse data file.
+
+    Data files are truncated to their logical size, so st_blocks stays near zero as on a partial cache.
+    Returns the data file paths.
+    """
+    rng = random.Random(seed)
+    now = 1_700_000_000
+    paths = []
+    for i in range(files):
+        d = root / f"d{i % fanout:02d}" / f"d{i // fanout % fanout:02d}"
+        if i < fanout * fanout:
+            d.mkdir(parents=True, exist_ok=True)
+        path = d / f"f{i}.root"
+        info = random_cinfo(rng, now)
+        Path(f"{path}.cinfo").write_bytes(encode(info))
+        if data:
+            with open(path, "wb") as f:
+                os.ftruncate(f.fileno(), info.file_size)
+        paths.append(path)
+    return paths

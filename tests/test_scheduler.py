@@ -1,0 +1,169 @@
+"""The task scheduler: real task processes, a virtual clock so minutes pass in a fraction of a second."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import EXAMPLE, REPO, cachemgr
+from httpserve import serve
+
+from cachemgr.gridmap import mapfile
+from cachemgr.render.engine import render_node
+from cachemgr.scheduler import crontab
+from cachemgr.scheduler.runner import Scheduler
+from cachemgr.scheduler.state import State
+from cachemgr.values.load import ValuesError
+from cachemgr.values.resolve import load_nodes
+
+START = dt.datetime(2026, 1, 5, 12, 0, 30).astimezone().timestamp()
+
+
+class VirtualClock:
+    """Jumps to the next wake-up at once, then gives real processes `real` seconds to run."""
+
+    def __init__(self, start: float, real: float):
+        self.now = start
+        self.real = real
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        self.now += max(seconds, 0)
+        stop.wait(self.real)
+
+
+def run(text: str, tmp_path, minutes: int, real: float):
+    entries = crontab.parse(text, "test.crontab")
+    state = State(tmp_path / "tasks.json")
+    lines: list[str] = []
+    Scheduler(entries, state, VirtualClock(START, real), log=lines.append).run(until=START + minutes * 60)
+    return json.loads((tmp_path / "tasks.json").read_text())["tasks"], lines
+
+
+def test_every_minute_task_and_failing_task(tmp_path):
+    (tmp_path / "source").write_text(mapfile.format_entries({"/DC=org/CN=Reader": "ligo"}))
+    text = (
+        f"* * * * *  gridmap --at-start --source file://{tmp_path}/source --out {tmp_path}/grid-mapfile\n"
+        f"*/2 * * * * fix-certs --hostcert {tmp_path}/missing.pem --dest-dir {tmp_path}/xrd\n"
+    )
+    tasks, lines = run(text, tmp_path, minutes=6, real=1.0)
+
+    assert sum("task gridmap started" in line for line in lines) == 7  # at start + minutes 1..6
+    gridmap = tasks["gridmap"]
+    assert gridmap["consecutive_failures"] == 0 and gridmap["last_failure"] is None
+    assert gridmap["last_success"] >= START + 6 * 60 and not gridmap["running"]
+    assert (tmp_path / "grid-mapfile").exists()
+
+    fix = tasks["fix-certs"]
+    assert fix["consecutive_failures"] == 3  # 12:02, 12:04, 12:06
+    assert fix["last_success"] is None and "missing.pem: cannot read" in fix["last_error"]
+    assert any("task fix-certs FAILED" in line for line in lines)
+
+
+def test_a_task_never_overlaps_itself(tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "source").write_text(mapfile.format_entries({"/DC=org/CN=Reader": "ligo"}))
+    with serve(tmp_path / "www", delay=2.5) as slow:  # each run takes ~3 s of real time
+        text = f"* * * * * gridmap --at-start --source {slow.url}/source --out {tmp_path}/grid-mapfile\n"
+        tasks, lines = run(text, tmp_path, minutes=8, real=0.5)
+    assert slow.peak == 1, "two runs of the same task were at the origin at once"
+    skipped = [line for line in lines if "still running: this run is skipped" in line]
+    assert skipped and slow.requests + len(skipped) == 9  # at start + 8 minutes
+    assert tasks["gridmap"]["consecutive_failures"] == 0
+
+
+def test_timeout_kills_the_task(tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "source").write_text("")
+    with serve(tmp_path / "www", delay=30) as never:
+        text = f"0 0 1 1 * gridmap --at-start --timeout 2s --source {never.url}/source --out {tmp_path}/g\n"
+        started = time.monotonic()
+        tasks, _ = run(text, tmp_path, minutes=0, real=0.1)
+    assert time.monotonic() - started < 20
+    assert tasks["gridmap"]["last_error"] == "timed out after 2s and was killed"
+
+
+def test_state_survives_a_restart(tmp_path):
+    state = State(tmp_path / "tasks.json")
+    state.started("gridmap", 100.0)
+    state.finished("gridmap", 103.0, ok=False, error="boom")
+    state.started("gridmap", 200.0)  # killed while running
+    again = State(tmp_path / "tasks.json")
+    assert again.tasks["gridmap"] | {} == {
+        "last_start": 200.0,
+        "last_success": None,
+        "last_failure": 103.0,
+        "last_duration": 3.0,
+        "consecutive_failures": 1,
+        "last_error": "boom",
+        "running": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "reason"),
+    [
+        ("* * * *  gridmap", "schedule", "not a 5-field cron schedule"),
+        ("61 * * * * gridmap", "schedule", "not a 5-field cron schedule"),
+        ("* * * * * reboot", "task", 'unknown task "reboot"'),
+        ("* * * * * gridmap --bogus 1", "gridmap", "unrecognized arguments: --bogus 1"),
+        ("* * * * * fetch-crl --delay soon", "fetch-crl", "not a duration"),
+    ],
+)
+def test_bad_crontab_lines(tmp_path, line, key, reason):
+    (tmp_path / "cron").write_text(f"# comment\n{line}\n")
+    with pytest.raises(ValuesError) as e:
+        crontab.load(tmp_path / "cron")
+    (problem,) = e.value.problems
+    assert (problem.line, problem.key) == (2, key) and reason in problem.reason
+    result = cachemgr("cron", "--crontab", str(tmp_path / "cron"), "--state", str(tmp_path / "s.json"))
+    assert result.returncode == 2 and f"{tmp_path}/cron:2: {key}: " in result.stderr
+
+
+def test_rendered_crontabs_are_valid():
+    for node in load_nodes(EXAMPLE):
+        entries = crontab.parse(render_node(node).configmap["cachemgr.crontab"], node.name)
+        if node["auth.enabled"]:
+            assert [e.task for e in entries] == ["fix-certs", "fetch-crl", "refresh-proxy", "gridmap"]
+            assert all(e.at_start for e in entries)
+            assert next(e for e in entries if e.task == "fetch-crl").schedule == "45 */6 * * *"
+        else:
+            assert entries == []
+
+
+def test_cron_command_stops_on_sigterm(tmp_path):
+    (tmp_path / "source").write_text(mapfile.format_entries({"/DC=org/CN=Reader": "ligo"}))
+    (tmp_path / "cron").write_text(
+        f"0 * * * * gridmap --at-start --source file://{tmp_path}/source --out {tmp_path}/grid-mapfile\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cachemgr",
+            "cron",
+            "--crontab",
+            str(tmp_path / "cron"),
+            "--state",
+            str(tmp_path / "tasks.json"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "grid-mapfile").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    out = proc.stdout.read()
+    assert "task gridmap started" in out and "task gridmap succeeded" in out
