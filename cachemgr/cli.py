@@ -64,17 +64,51 @@ def cmd_task(args: argparse.Namespace) -> int:
 
 
 def cmd_cron(args: argparse.Namespace) -> int:
+    import dataclasses
     import signal
 
     from cachemgr.scheduler import crontab
     from cachemgr.scheduler.runner import Scheduler
     from cachemgr.scheduler.state import State
 
-    scheduler = Scheduler(crontab.load(args.crontab), State(args.state))
+    entries = crontab.load(args.crontab)
+    if args.no_at_start:  # `cachemgr supervise` ran them already
+        entries = [dataclasses.replace(e, at_start=False) for e in entries]
+    scheduler = Scheduler(entries, State(args.state))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: scheduler.stop.set())
     scheduler.run()
     return 0
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from cachemgr.runtime.supervise import supervise
+
+    return supervise(args.config)
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from cachemgr.runtime import health
+    from cachemgr.runtime.settings import PodConfigError, load
+
+    try:
+        problems = (health.ready if args.ready else health.live)(load(args.config))
+    except PodConfigError as e:
+        problems = [str(e)]
+    print("; ".join(problems) if problems else "ok")
+    return 1 if problems else 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from cachemgr.runtime import selftest
+    from cachemgr.runtime.settings import PodConfigError, load
+
+    try:
+        rt = load(args.config)
+    except PodConfigError as e:
+        print(f"cachemgr selftest: {e}", file=sys.stderr)
+        return 1
+    return selftest.loop(rt, once=args.once)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -106,6 +140,34 @@ def cmd_cinfo(args: argparse.Namespace) -> int:
             f"{len(info.accesses)}"
         )
     return status
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def cmd_exporter(args: argparse.Namespace) -> int:
+    from cachemgr.stats import exporter
+
+    certs = {kind: path for kind, path in (("host", args.cert), ("proxy", args.proxy)) if path is not None}
+    return exporter.run(
+        exporter.Options(
+            cache_root=args.cache_root,
+            listen=args.listen,
+            summary_port=args.summary_port,
+            gstream_port=args.gstream_port,
+            state_file=args.state_file,
+            disks=args.disks,
+            meta_disks=args.meta_disks,
+            scan_depth=args.scan_depth,
+            scan_interval=args.scan_interval,
+            certs=certs,
+            ca_dir=args.ca_dir,
+        )
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -144,7 +206,25 @@ def parser() -> argparse.ArgumentParser:
         default=Path(BY_NAME["paths.run"].default) / "tasks.json",
         help="state file the exporter publishes",
     )
+    s.add_argument("--no-at-start", action="store_true", help="skip the --at-start runs (supervise did them)")
     s.set_defaults(func=cmd_cron)
+
+    config = Path(BY_NAME["paths.config"].default)
+    s = sub.add_parser("supervise", help="the container's entrypoint: check, prepare, run supervisord, drain")
+    s.add_argument("--config", type=Path, default=config, help="the mounted ConfigMap")
+    s.set_defaults(func=cmd_supervise)
+
+    s = sub.add_parser("health", help="probe the pod: exit 0 when live (or ready), 1 with the reasons")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--live", action="store_true", help="(default) programs up, xroot ports answering")
+    which.add_argument("--ready", action="store_true", help="live, self-test passing, disks below limits")
+    s.add_argument("--config", type=Path, default=config, help="the node's installed config")
+    s.set_defaults(func=cmd_health)
+
+    s = sub.add_parser("selftest", help="fetch a planted hit and an origin miss through the cache, every interval")
+    s.add_argument("--config", type=Path, default=config)
+    s.add_argument("--once", action="store_true", help="one round; exit 1 when a check fails")
+    s.set_defaults(func=cmd_selftest)
 
     s = sub.add_parser("demo", help="run an origin and the example cache on 127.0.0.1 until interrupted")
     s.add_argument("--values", type=Path, default=EXAMPLE_SITE, help="values dir (default: the bundled example)")
@@ -156,6 +236,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--blocks", action="store_true", help="with --json, add block_array (one 0/1 per block)")
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
     s.set_defaults(func=cmd_cinfo)
+
+    s = sub.add_parser("exporter", help="serve the node's Prometheus metrics (cache scan, streams, disks, tasks)")
+    s.add_argument("--cache-root", type=Path, default=Path(BY_NAME["cache.root"].default), help="namespace root")
+    s.add_argument("--listen", type=_host_port, default=("127.0.0.1", BY_NAME["ports.metrics"].default))
+    s.add_argument("--summary-port", type=int, default=BY_NAME["ports.summary"].default, help="UDP, on 127.0.0.1")
+    s.add_argument("--gstream-port", type=int, default=BY_NAME["ports.gstream"].default, help="UDP, on 127.0.0.1")
+    s.add_argument("--disks", type=Path, nargs="*", default=[], help="data disks (default: the cache root)")
+    s.add_argument("--meta-disks", type=Path, nargs="*", default=[])
+    s.add_argument("--scan-depth", type=int, default=2, help="namespace prefix depth of the per-path metrics")
+    s.add_argument("--scan-interval", type=float, default=300.0, help="seconds between cache scans")
+    s.add_argument(
+        "--state-file", type=Path, default=Path(BY_NAME["paths.run"].default) / "tasks.json", help="scheduler state"
+    )
+    s.add_argument("--cert", type=Path, help="host certificate to watch")
+    s.add_argument("--proxy", type=Path, help="proxy to watch")
+    s.add_argument("--ca-dir", type=Path, help="CA dir whose CRLs (*.r0, *.pem) to watch")
+    s.set_defaults(func=cmd_exporter)
     return p
 
 

@@ -16,7 +16,8 @@ from cachemgr.render.engine import environment
 from cachemgr.xrootd import process
 
 SAMPLE = "/sample/hello.txt"
-STOP_WITHIN = 8.0  # seconds for supervisord to stop its programs; the whole stop stays under 10 s
+MISS_PATH = "/sample/random-1m.bin"  # what the self-test fetches through the cache to prove misses work
+STOP_WITHIN = 8.0  # seconds for supervise to drain and stop its programs; the whole stop stays under 10 s
 
 
 def _origin_files(data: Path, protected: str) -> None:
@@ -49,7 +50,15 @@ def run(values_dir: Path, node: str = "local") -> int:
             node,
             root / "cache",
             origin=f"127.0.0.1:{origin_port}",
-            extra={"auth.enabled": False, "k8s.drain": "5s"},
+            extra={
+                "auth.enabled": False,
+                "k8s.drain": "5s",
+                "exporter.address": "127.0.0.1",
+                "exporter.scan_interval": "10s",
+                "monitoring.interval": "5s",
+                "selftest.miss_path": MISS_PATH,
+                "selftest.interval": "15s",
+            },
         )
         protected = [ns.path for ns in box.values["namespaces.protected"]]
         data = root / "origin" / "data"
@@ -73,8 +82,8 @@ def run(values_dir: Path, node: str = "local") -> int:
             root / "origin" / "run",
             user=box.values["xrootd.user"],
         )
-        supervisor = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(box.config_dir / "supervisord.conf")],
+        supervisor = subprocess.Popen(  # the container's entrypoint, as in the image
+            [sys.executable, "-m", "cachemgr", "supervise", "--config", str(box.config_dir)],
             stdin=subprocess.DEVNULL,
             stdout=sys.stderr,
             start_new_session=True,
@@ -89,6 +98,7 @@ def run(values_dir: Path, node: str = "local") -> int:
             "CACHE_DIR": v["cache.root"],
             "SAMPLE": SAMPLE,
             "PROTECTED": protected[0] if protected else "",
+            "METRICS": f"http://127.0.0.1:{v['ports.metrics']}/metrics",
         }
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)

@@ -102,6 +102,14 @@ PARAMS: tuple[Param, ...] = (
     ),
     P("cache.files_nominal", "size?", None, "`pfc.diskusage files` nominal usage.", "bytes"),
     P("cache.files_max", "size?", None, "`pfc.diskusage files` maximum usage.", "bytes"),
+    P(
+        "cache.sentinel",
+        "text?",
+        ".cachemgr-disk",
+        "File that must exist at the top of cache.root and every disk: the cache refuses to start on an "
+        "unmounted disk (create it once when mounting: touch /xcache/data1/.cachemgr-disk). Empty: no check.",
+    ),
+    P("cache.inode_high", "fraction", 0.95, "Not ready above this fraction of inodes in use.", "fraction"),
     P("cache.purge_interval", "duration", "300s", "Purge check interval (at least 60s).", "seconds"),
     # Ports
     P("ports.xroot", "port", 1094, "xroot port of the unauthenticated instance."),
@@ -110,6 +118,21 @@ PARAMS: tuple[Param, ...] = (
     P("ports.metrics", "port", 9100, "Prometheus exporter port."),
     P("ports.summary", "port", 9930, "Local UDP port for the summary stream (to the exporter)."),
     P("ports.gstream", "port", 9931, "Local UDP port for the pfc g-stream (to the exporter)."),
+    # Self-test
+    P("selftest.interval", "duration", "60s", "How often the self-test runs.", "seconds"),
+    P(
+        "selftest.miss_path",
+        "text?",
+        None,
+        "A file on the origin the self-test fetches through the cache (and then evicts) to prove misses work; "
+        "unset: the miss check is skipped.",
+    ),
+    P("selftest.timeout", "duration", "30s", "Time each self-test fetch may take.", "seconds"),
+    # Exporter
+    P("exporter.address", "word", "0.0.0.0", "Address the exporter listens on (the pod uses the host network)."),
+    P("exporter.scan_interval", "duration", "300s", "How often the exporter rescans the cache's .cinfo files.",
+      "seconds"),
+    P("exporter.scan_depth", "integer", 2, "Namespace depth of per-path metrics (/user/ligo is 2).", "levels"),
     # Upstream
     P("origin.host", "host:port", REQUIRED, "Origin or origin redirector the cache fetches from (`pss.origin`)."),
     P("origin.auth", "host:port?", None, "Origin for the authenticated instance; defaults to origin.host."),

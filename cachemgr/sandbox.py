@@ -114,10 +114,10 @@ def create(
     box = Sandbox(root, v, rendered)
     for key in ("paths.config", "paths.run", "paths.log"):
         Path(v[key]).mkdir(parents=True, exist_ok=True)
-    for inst in box.instances:
-        Path(inst.root).mkdir(parents=True, exist_ok=True)
-    for disk in [*v["cache.data_disks"], *v["cache.meta_disks"]]:
+    for disk in [*(i.root for i in box.instances), *v["cache.data_disks"], *v["cache.meta_disks"]]:
         Path(disk).mkdir(parents=True, exist_ok=True)
+        if v["cache.sentinel"]:  # these "disks" are mounted: say so, as an admin would
+            (Path(disk) / v["cache.sentinel"]).touch()
     for key, text in rendered.configmap.items():
         (box.config_dir / key).write_text(text)
     user = pwd.getpwnam(v["xrootd.user"])

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import EXAMPLE, REPO, cachemgr
 
-from cachemgr.render.engine import render_node
+from cachemgr.render.engine import CONFIGMAP_MOUNT, render_node
 from cachemgr.values.resolve import load_nodes
 
 NODES = sorted(p.stem for p in (EXAMPLE / "nodes").glob("*.yaml"))
@@ -128,14 +128,14 @@ def test_deployment_is_pinned_to_its_hardware(rendered, node):
     (cache,) = pod["containers"]
     mounts = {m["mountPath"]: m for m in cache["volumeMounts"]}
     assert all(d in mounts for d in roots + v["cache.data_disks"] + v["cache.meta_disks"])
-    assert mounts[v["paths.config"]]["readOnly"] is True
+    assert mounts[CONFIGMAP_MOUNT]["readOnly"] is True and cache["args"] == ["supervise", "--config", CONFIGMAP_MOUNT]
 
     assert cache["resources"] == {
         "requests": {"cpu": v["k8s.cpu_request"], "memory": v["k8s.memory_request"]},
         "limits": {"cpu": v["k8s.cpu_limit"], "memory": v["k8s.memory_limit"]},
     }
-    assert cache["livenessProbe"]["tcpSocket"]["port"] == v["ports.xroot"]
-    assert "readinessProbe" in cache
+    assert cache["livenessProbe"]["exec"]["command"][:3] == ["cachemgr", "health", "--live"]
+    assert cache["readinessProbe"]["exec"]["command"][:3] == ["cachemgr", "health", "--ready"]
     assert not cache.get("securityContext", {}).get("privileged")
     assert all(not c.get("securityContext", {}).get("privileged") for c in pod.get("initContainers", []))
     assert not cache["image"].endswith(":latest") and ":" in cache["image"]

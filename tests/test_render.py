@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import yaml
@@ -81,8 +82,17 @@ def test_node_values_override_site_values(values):
 
 def test_configmap_files_per_node():
     nodes = {n.name: render_node(n) for n in load_nodes(EXAMPLE)}
-    common = {"xrootd-noauth.cfg", "Authfile-noauth", "robots.txt", "supervisord.conf", "cachemgr.crontab"}
-    auth = {"xrootd-auth.cfg", "Authfile-auth", "lcmaps.cfg", "voms-mapfile"}
+    common = {
+        "xrootd-noauth.cfg",
+        "Authfile-noauth",
+        "robots.txt",
+        "supervisord.conf",
+        "cachemgr.crontab",
+        "supervisord-noauth.conf",
+        "supervisord-services.conf",
+        "runtime.json",
+    }
+    auth = {"xrootd-auth.cfg", "Authfile-auth", "lcmaps.cfg", "voms-mapfile", "supervisord-auth.conf"}
     assert set(nodes["stashcache-cmsd"].configmap) == common
     assert set(nodes["stashcache-7disk"].configmap) == common | auth | {"scitokens.cfg"}
     assert set(nodes["local"].configmap) == common | auth | {"grid-mapfile.local"}
@@ -93,7 +103,8 @@ def test_configmap_files_per_node():
     assert "files 80t 90t 95t" in seven
     cmsd = nodes["stashcache-cmsd"]
     assert "all.manager cache-redirector.example.org:1213" in cmsd.configmap["xrootd-noauth.cfg"]
-    assert "[program:cmsd-noauth]" in cmsd.configmap["supervisord.conf"]
+    assert "[program:cmsd-noauth]" in cmsd.configmap["supervisord-noauth.conf"]
+    assert json.loads(cmsd.configmap["runtime.json"])["files"] == [k for k in cmsd.configmap if k != "runtime.json"]
     assert "if exec xrootd\n  xrd.protocol http:" in cmsd.configmap["xrootd-noauth.cfg"]
     for rendered in nodes.values():
         cfg = rendered.configmap["xrootd-noauth.cfg"]

@@ -38,6 +38,9 @@ class RenderedNode:
     kustomization: str  # k8s/kustomize/<node>/kustomization.yaml
 
 
+# Where the pod mounts its ConfigMap, read-only; `cachemgr supervise` installs it into paths.config.
+CONFIGMAP_MOUNT = "/etc/cachemgr/configmap"
+
 # Fleet-wide outputs under k8s/fleet/, from every node of the site.
 FLEET_FILES = {"prometheus-scrape.yml": "prometheus-scrape.yml.j2", "podmonitor.yaml": "podmonitor.yaml.j2"}
 
@@ -77,8 +80,12 @@ CONFIGMAP_FILES: dict[str, tuple[str, Callable[[NodeValues], bool], dict[str, An
     "voms-mapfile": ("voms-mapfile.j2", _auth, {}),
     "scitokens.cfg": ("scitokens.cfg.j2", lambda v: _auth(v) and _has_issuers(v), {}),
     "grid-mapfile.local": ("grid-mapfile.local.j2", lambda v: _auth(v) and _has_dns(v), {}),
-    "supervisord.conf": ("supervisord.conf.j2", _always, {}),
     "cachemgr.crontab": ("cachemgr.crontab.j2", _always, {}),
+    "supervisord.conf": ("supervisord.conf.j2", _always, {}),
+    "supervisord-noauth.conf": ("supervisord-instance.conf.j2", _always, {"instance": "noauth"}),
+    "supervisord-auth.conf": ("supervisord-instance.conf.j2", _auth, {"instance": "auth"}),
+    "supervisord-services.conf": ("supervisord-services.conf.j2", _always, {}),
+    "runtime.json": ("runtime.json.j2", _always, {}),  # last: it lists the files above
 }
 
 
@@ -133,6 +140,7 @@ def _context(v: NodeValues) -> dict[str, Any]:
         "node": v.name,
         "deployment_name": f"xcache-{v.name}",
         "configmap_name": f"xcache-{v.name}-config",
+        "configmap_mount": CONFIGMAP_MOUNT,
         "labels": {
             "app.kubernetes.io/name": "xcache",
             "app.kubernetes.io/instance": v.name,
@@ -144,6 +152,30 @@ def _context(v: NodeValues) -> dict[str, Any]:
         "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
         "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
         "local_gridmap": _has_dns(v),
+    }
+
+
+def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str, Any]:
+    """What `cachemgr supervise`, `health` and `selftest` need to know in the pod (runtime.json)."""
+    return {
+        "node": v.name,
+        "files": files,
+        "user": v["xrootd.user"],
+        "paths": {"config": v["paths.config"], "run": v["paths.run"], "log": v["paths.log"]},
+        "instances": [vars(i) for i in found],
+        "cmsd": bool(v["redirector"]),
+        "disks": [i.root for i in found] + v["cache.data_disks"] + v["cache.meta_disks"],
+        "sentinel": v["cache.sentinel"] or None,
+        "disk_high": v["cache.disk_high"],
+        "inode_high": v["cache.inode_high"],
+        "blocksize": v["cache.blocksize"],
+        "drain": v["k8s.drain"],
+        "auth": {"enabled": v["auth.enabled"], "hostcert": v["auth.hostcert"], "hostkey": v["auth.hostkey"]},
+        "selftest": {
+            "interval": v["selftest.interval"],
+            "miss_path": v["selftest.miss_path"],
+            "timeout": v["selftest.timeout"],
+        },
     }
 
 
@@ -164,6 +196,8 @@ def render_node(v: NodeValues) -> RenderedNode:
             local = {**ctx, **extra}
             if "instance" in extra:
                 local["inst"] = by_name[extra["instance"]]
+            if key == "runtime.json":
+                local["runtime"] = _runtime(v, ctx["instances"], list(configmap))
             configmap[key] = env.get_template(template).render(local)
     deployment = env.get_template("deployment.yaml.j2").render({**ctx, "checksum": config_checksum(configmap)})
     kustomization = env.get_template("kustomization.yaml.j2").render({**ctx, "configmap": configmap})

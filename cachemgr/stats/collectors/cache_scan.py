@@ -184,12 +184,8 @@ class CacheScanCollector:
         snap = scan.snapshot
         if snap is None:
             return
-        yield GaugeMetricFamily(
-            "cachemgr_cache_scan_duration_seconds", "How long the last scan took.", snap.duration
-        )
-        yield GaugeMetricFamily(
-            "cachemgr_cache_scan_timestamp_seconds", "When the last scan finished.", snap.finished
-        )
+        yield GaugeMetricFamily("cachemgr_cache_scan_duration_seconds", "How long the last scan took.", snap.duration)
+        yield GaugeMetricFamily("cachemgr_cache_scan_timestamp_seconds", "When the last scan finished.", snap.finished)
         yield GaugeMetricFamily(
             "cachemgr_cache_scan_parsed_files", "cinfo files the last scan had to read (new or changed).", snap.parsed
         )

@@ -1,0 +1,46 @@
+"""Relay every program's log file to the pod's stdout, one `[program] line` at a time.
+
+supervisord writes each program's output to paths.log/<program>.log (and rotates it); following the
+files keeps them for `cachemgr status` and needs no extra process per program.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TextIO
+
+
+class Relay(threading.Thread):
+    def __init__(self, log_dir: Path, out: TextIO, interval: float = 0.3):
+        super().__init__(name="log-relay", daemon=True)
+        self.log_dir = log_dir
+        self.out = out
+        self.interval = interval
+        self.stop = threading.Event()
+        self._open: dict[Path, tuple[int, TextIO]] = {}  # path -> (inode, file)
+
+    def _follow(self, path: Path) -> None:
+        try:
+            inode = path.stat().st_ino
+        except FileNotFoundError:
+            return
+        known = self._open.get(path)
+        if known is None or known[0] != inode:  # new, or rotated away
+            if known:
+                known[1].close()
+            self._open[path] = known = (inode, path.open(errors="replace"))
+        name = path.stem
+        for line in known[1]:
+            self.out.write(f"[{name}] {line}" if line.endswith("\n") else f"[{name}] {line}\n")
+
+    def run(self) -> None:
+        while True:
+            for path in sorted(self.log_dir.glob("*.log")):
+                self._follow(path)
+            self.out.flush()
+            if self.stop.wait(self.interval):
+                break
+        for path in sorted(self.log_dir.glob("*.log")):  # the last words before exit
+            self._follow(path)
+        self.out.flush()

@@ -1,0 +1,130 @@
+"""`cachemgr selftest`: prove, every interval, that the cache serves hits and misses.
+
+hit:  plant a small file with a complete v4 .cinfo in the namespace, read it back over xroot and HTTP
+      (a cache that only breaks hits must be caught), then remove it.
+miss: fetch selftest.miss_path from the origin through the cache, after evicting the copy the last
+      run left (evicting before, not after, leaves PFC time to finish writing it).
+disk: bytes and inodes in use on every disk, against the limits.
+Results go to paths.run/selftest.json, for `cachemgr health --ready` and the exporter.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cachemgr import files
+from cachemgr.runtime.health import disk_problems
+from cachemgr.runtime.settings import Runtime
+from cachemgr.stats import synth
+from cachemgr.stats.cinfo import Cinfo, n_blocks
+
+PLANT_DIR = ".cachemgr-selftest"
+PLANT_SIZE = 64 * 1024
+
+
+def _xroot_get(port: int, path: str, timeout: int) -> bytes:
+    env = {**os.environ, "XRD_CONNECTIONRETRY": "1", "XRD_REQUESTTIMEOUT": str(timeout)}
+    result = subprocess.run(
+        ["xrdcp", "-f", "-s", f"root://127.0.0.1:{port}/{path}", "-"], capture_output=True, timeout=timeout + 5, env=env
+    )
+    if result.returncode:
+        raise OSError(result.stderr.decode(errors="replace").strip().splitlines()[-1:] or f"xrdcp {result.returncode}")
+    return result.stdout
+
+
+def _http_get(port: int, path: str, timeout: int) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        return response.read()
+
+
+def plant(root: Path, blocksize: int, user: str) -> tuple[str, bytes]:
+    """A file and its complete .cinfo, as the cache itself would have written them."""
+    data = os.urandom(PLANT_SIZE)
+    name = f"/{PLANT_DIR}/hit-{uuid.uuid4().hex}.bin"
+    blocks = n_blocks(len(data), blocksize)
+    info = Cinfo(
+        version=4,
+        buffer_size=blocksize,
+        file_size=len(data),
+        created=int(time.time()),
+        no_cksum_time=0,
+        access_count=0,
+        cksum="none",
+        bitvec=((1 << blocks) - 1).to_bytes((blocks + 7) // 8, "little"),
+        accesses=(),
+    )
+    files.install(root / name.lstrip("/"), data, 0o600, user)
+    files.install(root / f"{name.lstrip('/')}.cinfo", synth.encode(info), 0o600, user)
+    return name, data
+
+
+def evict(root: Path, path: str) -> None:
+    """Remove a cached file: data (and, with data disks, the space file its link points to) and .cinfo."""
+    for cached in (root / path.lstrip("/"), root / f"{path.lstrip('/')}.cinfo"):
+        if cached.is_symlink():
+            cached.resolve().unlink(missing_ok=True)
+        cached.unlink(missing_ok=True)
+
+
+def _check(fn: Callable[[], str]) -> dict[str, Any]:
+    start = time.monotonic()
+    try:
+        return {"ok": True, "detail": fn(), "seconds": round(time.monotonic() - start, 3)}
+    except Exception as e:  # any failure is a result to report, not a crash
+        return {"ok": False, "detail": str(e) or type(e).__name__, "seconds": round(time.monotonic() - start, 3)}
+
+
+def run_once(rt: Runtime) -> dict[str, Any]:
+    inst = next(i for i in rt.instances if i["name"] == "noauth")
+    root, timeout = Path(inst["root"]), rt.selftest["timeout"]
+    name, data = plant(root, rt.blocksize, rt.user)
+
+    def hit(get) -> Callable[[], str]:
+        def fetch() -> str:
+            if get(name) != data:
+                raise ValueError(f"{name}: content differs from what was planted")
+            return f"{len(data)} bytes"
+
+        return fetch
+
+    def miss() -> str:
+        path = rt.selftest["miss_path"]
+        evict(root, path)
+        return f"{len(_xroot_get(inst['port'], path, timeout))} bytes of {path} from the origin"
+
+    def disks() -> str:
+        problems = disk_problems(rt)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return f"{len(rt.disks)} disk(s) below their limits"
+
+    try:
+        checks = {
+            "hit_xroot": _check(hit(lambda p: _xroot_get(inst["port"], p, timeout))),
+            "hit_http": _check(hit(lambda p: _http_get(inst["http_port"], p, timeout))),
+            "miss": _check(miss)
+            if rt.selftest["miss_path"]
+            else {"ok": None, "detail": "selftest.miss_path unset", "seconds": 0},
+            "disk": _check(disks),
+        }
+    finally:
+        evict(root, name)
+    return {"time": time.time(), "ok": all(c["ok"] is not False for c in checks.values()), "checks": checks}
+
+
+def loop(rt: Runtime, once: bool = False) -> int:
+    while True:
+        result = run_once(rt)
+        files.install_json(rt.run / "selftest.json", result)
+        failed = [f"{n}: {c['detail']}" for n, c in result["checks"].items() if c["ok"] is False]
+        print("self-test passed" if result["ok"] else f"self-test FAILED: {'; '.join(failed)}", flush=True)
+        if once:
+            return 0 if result["ok"] else 1
+        time.sleep(rt.selftest["interval"])

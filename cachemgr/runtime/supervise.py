@@ -1,0 +1,171 @@
+"""`cachemgr supervise`: the container's entrypoint.
+
+Checks the mounted ConfigMap, refuses to run on an unmounted disk, installs the config (expanding
+${VAR} from the pod's environment), runs the start-up tasks in order, starts supervisord with the
+program groups this pod can run, relays their logs to stdout, and on SIGTERM drains before stopping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import expandvars
+import psutil
+
+from cachemgr import files
+from cachemgr.runtime import supervisor_rpc
+from cachemgr.runtime.logs import Relay
+from cachemgr.runtime.settings import PodConfigError, Runtime, load
+from cachemgr.scheduler import crontab
+from cachemgr.scheduler.runner import task_command
+from cachemgr.scheduler.state import State
+from cachemgr.values.load import ValuesError
+
+DRAINING = "draining"  # flag file in paths.run: `cachemgr health --ready` fails while it exists
+
+
+def say(message: str) -> None:
+    print(f"[supervise] {message}", flush=True)
+
+
+def check_disks(rt: Runtime) -> None:
+    if not rt.sentinel:
+        return
+    unmounted = [d for d in rt.disks if not (Path(d) / rt.sentinel).exists()]
+    if unmounted:
+        raise PodConfigError(
+            f"refusing to start: no {rt.sentinel} in {', '.join(unmounted)}; is the disk mounted? "
+            f"(create the file once on the mounted disk: touch <disk>/{rt.sentinel})"
+        )
+
+
+def install_config(source: Path, rt: Runtime) -> None:
+    """Copy the ConfigMap's files to paths.config, expanding ${VAR} and ${VAR:-default}."""
+    target = rt.path("config")
+    names = [*rt.files, "runtime.json"]
+    missing = [n for n in names if not (source / n).is_file()]
+    if missing:
+        raise PodConfigError(f"{source}: missing {', '.join(missing)}: the ConfigMap does not match runtime.json")
+    for name in names:
+        text = (source / name).read_text()
+        try:
+            text = expandvars.expand(text, nounset=True, surrounded_vars_only=True)
+        except expandvars.ExpandvarsException as e:
+            raise PodConfigError(f"{source / name}: {e}") from None
+        if source.resolve() != target.resolve():
+            files.install(target / name, text.encode(), 0o644)
+        elif text != (source / name).read_text():
+            raise PodConfigError(f"{source / name}: has ${{VAR}} settings but is also paths.config; mount it elsewhere")
+
+
+def prepare_dirs(rt: Runtime) -> None:
+    for key in ("run", "log"):
+        rt.path(key).mkdir(parents=True, exist_ok=True)
+    (rt.run / "supervisord.d").mkdir(exist_ok=True)
+    for path in [rt.run, *map(Path, rt.disks)]:  # xrootd writes its admin files and cache there
+        path.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(path, rt.user, rt.user)
+
+
+def run_start_tasks(rt: Runtime) -> bool:
+    """The crontab's at-start tasks, in order. Returns whether the authenticated instance can run."""
+    auth = rt.auth["enabled"]
+    if auth and not Path(rt.auth["hostcert"]).exists():
+        say(
+            f"no host certificate at {rt.auth['hostcert']}: the authenticated instance and its cmsd are left "
+            "out; the public cache starts"
+        )
+        auth = False
+    state = State(rt.run / "tasks.json")
+    for entry in crontab.load(rt.path("config") / "cachemgr.crontab"):
+        if not entry.at_start or (not auth and entry.task in ("fix-certs", "refresh-proxy")):
+            continue
+        start = time.time()
+        state.started(entry.task, start)
+        try:
+            result = subprocess.run(task_command(entry), capture_output=True, text=True, timeout=entry.timeout)
+            ok, detail = result.returncode == 0, (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
+            detail = detail[0]
+        except subprocess.TimeoutExpired:
+            ok, detail = False, f"timed out after {entry.timeout}s"
+        state.finished(entry.task, time.time(), ok, None if ok else detail)
+        say(f"task {entry.task} {'succeeded' if ok else 'FAILED'}: {detail}")
+        if entry.task == "fix-certs" and not ok:
+            say("no usable host certificate: the authenticated instance and its cmsd are left out")
+            auth = False
+    return auth
+
+
+def link_programs(rt: Runtime, auth: bool) -> None:
+    active = rt.run / "supervisord.d"
+    for old in active.glob("*.conf"):
+        old.unlink()
+    groups = ["noauth", "services"] + (["auth"] if auth else [])
+    for group in groups:
+        (active / f"{group}.conf").symlink_to(rt.path("config") / f"supervisord-{group}.conf")
+
+
+def connections(rt: Runtime) -> int:
+    ports = {i["port"] for i in rt.instances} | {i["http_port"] for i in rt.instances}
+    return sum(1 for c in psutil.net_connections("tcp") if c.status == "ESTABLISHED" and c.laddr.port in ports)
+
+
+def drain(rt: Runtime, supervisord: subprocess.Popen) -> None:
+    """Stop taking new clients (cmsd first: the redirector stops sending them), let transfers finish."""
+    (rt.run / DRAINING).touch()
+    try:
+        rpc = supervisor_rpc.connect(rt.run).supervisor
+        for name, info in supervisor_rpc.programs(rt.run).items():
+            if name.startswith("cmsd-") and info["statename"] == "RUNNING":
+                rpc.stopProcess(name)
+    except OSError as e:
+        say(f"could not stop cmsd before draining: {e}")
+    deadline = time.monotonic() + rt.drain
+    while time.monotonic() < deadline and supervisord.poll() is None and (n := connections(rt)):
+        say(f"draining: {n} client connection(s) left, {deadline - time.monotonic():.0f}s to go")
+        time.sleep(min(5, max(deadline - time.monotonic(), 0)))
+
+
+def supervise(config_dir: Path) -> int:
+    try:
+        rt = load(config_dir)
+        check_disks(rt)
+        prepare_dirs(rt)
+        install_config(config_dir, rt)
+        auth = run_start_tasks(rt)
+    except (PodConfigError, ValuesError) as e:
+        print(f"cachemgr supervise: {e}", file=sys.stderr)
+        return 1
+    link_programs(rt, auth)
+    (rt.run / DRAINING).unlink(missing_ok=True)
+    relay = Relay(rt.path("log"), sys.stdout)
+    relay.start()
+    stop = threading.Event()  # a handler, not a blocked mask: children would inherit the mask
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    supervisord = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(rt.path("config") / "supervisord.conf")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    say(f"supervisord started (pid {supervisord.pid}); authenticated instance {'on' if auth else 'off'}")
+    while supervisord.poll() is None:
+        if stop.wait(1):
+            say("stopping: draining first")
+            drain(rt, supervisord)
+            supervisord.terminate()
+            break
+    code = supervisord.wait()
+    say(f"supervisord exited ({code})")
+    relay.stop.set()
+    relay.join(5)
+    return 0 if code in (0, -signal.SIGTERM) else 1

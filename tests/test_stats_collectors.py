@@ -1,0 +1,183 @@
+"""Collectors fed directly: packets as XRootD 5.5.3 sent them, the scheduler's real state file, real X.509 files.
+
+Expected values come from the packets' numbers, `openssl`, and the scheduler's own State class.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cachemgr.credentials import throwaway
+from cachemgr.scheduler.state import State
+from cachemgr.stats.collectors.credentials import CredentialsCollector
+from cachemgr.stats.collectors.gstream import GstreamCollector
+from cachemgr.stats.collectors.summary import SummaryCollector
+from cachemgr.stats.collectors.tasks import TasksCollector
+
+# Captured from xrootd 5.5.3 (`xrd.report ... all`), trimmed; note <hits>0></hits>.
+SUMMARY = (
+    '<statistics tod="{tod}" ver="v5.5.3" src="vm:47641" tos="{tos}" pgm="xrootd" ins="noauth" pid="{pid}" '
+    'site="EXAMPLE_T2"><stats id="info"><host>vm</host><port>47641</port><name>noauth</name></stats>'
+    '<stats id="link"><num>0</num><maxn>1</maxn><tot>{tot}</tot><in>{rx}</in><out>{tx}</out><ctime>0</ctime>'
+    '<tmo>0</tmo><stall>0</stall><sfps>0</sfps></stats><stats id="proc"><usr><s>{us}</s><u>{uu}</u></usr>'
+    '<sys><s>0</s><u>18369</u></sys></stats><stats id="pss"><open>1<errs>0</errs></open></stats>'
+    '<stats id="cache" type="pfc"><rd><in>0</in><out>0</out><hits>0></hits><miss>0</miss></rd></stats>'
+    '<stats id="sched"><jobs>11</jobs><inq>2</inq><maxinq>2</maxinq><threads>7</threads><idle>4</idle><tcr>7</tcr>'
+    "<tde>0</tde><tlimr>0</tlimr></stats></statistics>\0"
+)
+GSTREAM = (
+    '{"code":"g","pseq":  1,"stod":1795321240,"sid":92332744343524,"src":{"site":"EXAMPLE_T2","host":"vm",'
+    '"port":47641,"inst":"noauth"},"gs":{"type":"C","tbeg":1795321240,"tend":1795321240}}\n'
+    '{"event":"file_close","lfn":"/user/ligo/frames/a.gwf","size":5242880,"blk_size":4194304,"n_blks":2,'
+    '"n_blks_done":2,"access_cnt":1,"attach_t":1795321240,"detach_t":1795321240,"remotes":["127.0.0.1:53739"],'
+    '"b_hit":100,"b_miss":5242780,"b_bypass":0,"n_cks_errs":0}\n'
+    '{"event":"file_close","lfn":"/user/ligo/b.gwf","size":10,"blk_size":4194304,"n_blks":1,"n_blks_done":1,'
+    '"access_cnt":2,"attach_t":1795321241,"detach_t":1795321241,"remotes":[],"b_hit":10,"b_miss":0,"b_bypass":3,'
+    '"n_cks_errs":0}\n'
+    '{"event":"file_close","lfn":"/top.bin","size":10,"blk_size":4194304,"n_blks":1,"n_blks_done":1,'
+    '"access_cnt":1,"attach_t":1795321241,"detach_t":1795321241,"remotes":[],"b_hit":0,"b_miss":10,"b_bypass":0,'
+    '"n_cks_errs":0}\0'
+)
+
+
+def scrape(collector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def packet(pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=5250718, us=0, uu=25717) -> bytes:
+    return SUMMARY.format(pid=pid, tos=tos, tod=tod, tot=tot, rx=rx, tx=tx, us=us, uu=uu).encode()
+
+
+def test_summary_packet_as_xrootd_sends_it():
+    c = SummaryCollector()
+    c.handle(packet())
+    m = scrape(c)
+    ins = ("xrootd_instance", "noauth")
+    assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 226
+    assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 5250718
+    assert m["xrootd_server_connections_total", (ins,)] == 1
+    assert m["xrootd_sched_thread_count", (("state", "idle"), ins)] == 4
+    assert m["xrootd_sched_thread_count", (("state", "running"), ins)] == 3
+    assert m["xrootd_sched_jobs", (ins,)] == 11 and m["xrootd_sched_queued", (ins,)] == 2
+    assert m["cachemgr_xrootd_cpu_seconds_total", (("mode", "user"), ins)] == 0.025717
+    assert m["xrootd_monitoring_packets_received_total", ()] == 1
+    assert m["cachemgr_report_bad_packets_total", ()] == 0
+
+
+def test_summary_counters_keep_rising_across_a_restart():
+    c = SummaryCollector()
+    c.handle(packet(tod=1010, rx=100, tx=1000, us=1, uu=900_000))
+    c.handle(packet(tod=1012, rx=150, tx=4000, us=2, uu=100_000))  # microseconds wrapped: still +0.2 s
+    c.handle(packet(pid=777, tos=2000, tod=2001, rx=30, tx=500, us=0, uu=50_000))  # restarted: counts from zero
+    m = scrape(c)
+    ins = ("xrootd_instance", "noauth")
+    assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 150 + 30
+    assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 4000 + 500
+    assert abs(m["cachemgr_xrootd_cpu_seconds_total", (("mode", "user"), ins)] - (2.1 + 0.05)) < 1e-9
+    assert "xrootd_cpu_utilization" not in {name for name, _ in m}, "one packet of the new process: no rate yet"
+    c.handle(packet(pid=777, tos=2000, tod=2003, rx=30, tx=500, us=1, uu=50_000))
+    assert scrape(c)["xrootd_cpu_utilization", (ins,)] == 0.5
+
+
+def test_summary_bad_packets_are_counted_not_raised():
+    c = SummaryCollector()
+    for junk in (b"", b"\0", b"<statistics", b"<other/>", b"\xff\xfe", b'<statistics tod="x"></statistics>'):
+        c.handle(junk)
+    m = scrape(c)
+    assert m["cachemgr_report_bad_packets_total", ()] == 6
+    assert m["xrootd_monitoring_packets_received_total", ()] == 6
+
+
+def test_gstream_bytes_by_namespace_prefix():
+    c = GstreamCollector(depth=2)
+    c.handle(GSTREAM.encode())
+    c.handle(b'{"code":"=","pseq":1}\0')  # the identification packet: no events
+    c.handle(b"not json\0")
+    m = scrape(c)
+
+    def got(path: str, kind: str) -> float:
+        return m["xrootd_cache_access_bytes", (("path", path), ("type", kind))]
+
+    assert (got("/user/ligo", "hit"), got("/user/ligo", "miss"), got("/user/ligo", "bypass")) == (110, 5242780, 3)
+    assert (got("/", "hit"), got("/", "miss")) == (0, 10)
+    assert m["cachemgr_gstream_file_close_events_total", ()] == 3
+    assert m["cachemgr_gstream_packets_total", ()] == 3
+    assert m["cachemgr_gstream_bad_packets_total", ()] == 1
+
+
+def test_tasks_from_the_schedulers_state_file(tmp_path: Path):
+    path = tmp_path / "tasks.json"
+    assert scrape(TasksCollector(path)) == {}, "no state file: no task has run, nothing to export"
+    state = State(path)
+    state.started("fetch-crl", 100.0)
+    state.finished("fetch-crl", 103.5, ok=False, error="timeout")
+    state.started("fetch-crl", 200.0)
+    state.finished("fetch-crl", 201.0, ok=False, error="timeout")
+    state.started("refresh-proxy", 300.0)
+    state.finished("refresh-proxy", 302.0, ok=True, error=None)
+    state.started("gridmap", 400.0)
+    m = scrape(TasksCollector(path))
+    assert m["cachemgr_task_state_valid", ()] == 1
+    assert m["cachemgr_task_consecutive_failures", (("task", "fetch-crl"),)] == 2
+    assert m["cachemgr_task_last_failure_timestamp_seconds", (("task", "fetch-crl"),)] == 201.0
+    assert ("cachemgr_task_last_success_timestamp_seconds", (("task", "fetch-crl"),)) not in m
+    assert m["cachemgr_task_last_success_timestamp_seconds", (("task", "refresh-proxy"),)] == 302.0
+    assert m["cachemgr_task_last_duration_seconds", (("task", "refresh-proxy"),)] == 2.0
+    assert m["cachemgr_task_running", (("task", "gridmap"),)] == 1
+    path.write_text("{not json")
+    assert scrape(TasksCollector(path)) == {("cachemgr_task_state_valid", ()): 0}
+
+
+def openssl_date(*args: str) -> float:
+    out = subprocess.run(["openssl", *args], capture_output=True, text=True, check=True).stdout
+    when = out.strip().split("=", 1)[1]
+    return dt.datetime.strptime(when, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=dt.UTC).timestamp()
+
+
+def test_certificates_and_crls(tmp_path: Path):
+    ca = throwaway.make_ca()
+    host = throwaway.issue(ca, "localhost", host=True)
+    host.write(tmp_path / "hostcert.pem", tmp_path / "hostkey.pem")
+    ca_dir = tmp_path / "certificates"
+    throwaway.install_ca(ca, ca_dir)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - dt.timedelta(hours=1))
+        .next_update(now + dt.timedelta(days=2))
+        .sign(ca.key, hashes.SHA256())
+    )
+    (ca_dir / "abcd1234.r0").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    (ca_dir / "deadbeef.r0").write_bytes(b"garbage")
+    (ca_dir / "cachemgr-ca.pem").write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))
+    collector = CredentialsCollector({"host": tmp_path / "hostcert.pem", "proxy": tmp_path / "missing-proxy"}, ca_dir)
+    m = scrape(collector)
+    host_labels = (("kind", "host"), ("path", str(tmp_path / "hostcert.pem")))
+    assert m["cachemgr_certificate_not_after_timestamp_seconds", host_labels] == openssl_date(
+        "x509", "-enddate", "-noout", "-in", str(tmp_path / "hostcert.pem")
+    )
+    assert m["cachemgr_certificate_readable", host_labels] == 1
+    assert m["cachemgr_certificate_readable", (("kind", "proxy"), ("path", str(tmp_path / "missing-proxy")))] == 0
+    crl_file = str(ca_dir / "abcd1234.r0")
+    assert m["cachemgr_crl_next_update_timestamp_seconds", (("file", "abcd1234.r0"),)] == openssl_date(
+        "crl", "-nextupdate", "-noout", "-in", crl_file
+    )
+    assert m["cachemgr_crl_last_update_timestamp_seconds", (("file", "abcd1234.r0"),)] == openssl_date(
+        "crl", "-lastupdate", "-noout", "-in", crl_file
+    )
+    assert m["cachemgr_crl_bad_files", ()] == 1, "the garbage CRL; CA certificates (*.pem) are skipped"
