@@ -235,6 +235,7 @@ KINDS: dict[str, Any] = {
     "size?": Size | None,
     "origin credential": Literal["proxy", "hostcert"],
     "cert source": Literal["secret", "hostpath"],
+    "cschk": Literal["off", "net", "cache", "both"],
     "mapping": dict[str, Any],
     "text": Annotated[str, BeforeValidator(_text)],
     "text?": Annotated[str, BeforeValidator(_text)] | None,
