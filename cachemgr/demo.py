@@ -82,12 +82,7 @@ def run(values_dir: Path, node: str = "local") -> int:
             root / "origin" / "run",
             user=box.values["xrootd.user"],
         )
-        supervisor = subprocess.Popen(  # the container's entrypoint, as in the image
-            [sys.executable, "-m", "cachemgr", "supervise", "--config", str(box.config_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=sys.stderr,
-            start_new_session=True,
-        )
+        supervisor = box.supervise(sys.stderr)  # the container's entrypoint, as in the image
         process.wait_ready(box.log("xrootd", "noauth"), "noauth", supervisor, timeout=30)
         v = box.values
         lines = {

@@ -10,9 +10,11 @@ import getpass
 import os
 import pwd
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cachemgr.credentials import throwaway
 from cachemgr.render.engine import Instance, RenderedNode, instances, render_node
@@ -57,15 +59,25 @@ class Sandbox:
                     )
                 )
 
+    def supervise(self, output: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
+        """Run the box as the image does: `cachemgr supervise` on its rendered config."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "cachemgr", "supervise", "--config", str(self.config_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
     def stop(self) -> None:
         for daemon in reversed(self.daemons):
             daemon.stop()
         self.daemons.clear()
 
 
-def run_user(v: NodeValues) -> str:
-    """xrootd never runs as root: as root use the node's xrootd user, else whoever we are."""
-    return v["xrootd.user"] if process.is_root() else getpass.getuser()
+def run_user(name: str = "xrootd") -> str:
+    """xrootd never runs as root: as root use the xrootd user, else whoever we are."""
+    return name if process.is_root() else getpass.getuser()
 
 
 def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str, Any]:
@@ -92,7 +104,7 @@ def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str,
             "auth.cadir": str(gs / "certificates"),
             "auth.gridmap": str(gs / "grid-mapfile"),
             "auth.proxy": str(root / "run" / "x509up"),
-            "xrootd.user": run_user(v),
+            "xrootd.user": run_user(v["xrootd.user"]),
         }
     )
     if v["cache.files_max"] is not None:

@@ -35,7 +35,8 @@ def _xroot_get(port: int, path: str, timeout: int) -> bytes:
         ["xrdcp", "-f", "-s", f"root://127.0.0.1:{port}/{path}", "-"], capture_output=True, timeout=timeout + 5, env=env
     )
     if result.returncode:
-        raise OSError(result.stderr.decode(errors="replace").strip().splitlines()[-1:] or f"xrdcp {result.returncode}")
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        raise OSError(lines[-1] if lines else f"xrdcp exited {result.returncode}")
     return result.stdout
 
 

@@ -1,0 +1,246 @@
+"""The container's entrypoint on the host, as in the image: real supervise, supervisord, xrootd, self-test."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE, cachemgr
+
+from cachemgr import sandbox
+from cachemgr.runtime import supervisor_rpc, xroot
+from cachemgr.xrootd import process
+
+pytestmark = pytest.mark.usefixtures("xrootd_installed")
+
+QUIET = {
+    "gridmap.source": None,
+    "k8s.drain": "3s",
+    "selftest.interval": "5s",
+    "selftest.timeout": "5s",
+    "origin.timeout": "5s",
+}
+
+
+class Pod:
+    """A node's rendered cache run by `cachemgr supervise`, as the image runs it."""
+
+    def __init__(self, tmp_path: Path, extra: dict, origin: str | None = None, node: str = "local"):
+        # Not under tmp_path: pytest makes it root-only, and xrootd runs as the xrootd user.
+        root = Path(tempfile.mkdtemp(prefix="cachemgr-test-pod-"))
+        self.box = sandbox.create(EXAMPLE, node, root, origin=origin, extra={**QUIET, **extra})
+        self.v = self.box.values
+        self.run = Path(self.v["paths.run"])
+        self.out = tmp_path / "supervise.out"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.out, "w") as out:
+            self.proc = self.box.supervise(out)
+
+    def wait_live(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while cachemgr("health", "--live", "--config", str(self.box.config_dir)).returncode != 0:
+            assert self.proc.poll() is None, self.out.read_text()
+            assert time.monotonic() < deadline, self.out.read_text()
+            time.sleep(0.5)
+
+    def programs(self) -> dict[str, dict]:
+        return supervisor_rpc.programs(self.run)
+
+    def stop(self) -> float:
+        start = time.monotonic()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        return time.monotonic() - start
+
+    def leftovers(self) -> list[str]:
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return [line for line in ps.splitlines() if str(self.box.root) in line]
+
+
+@pytest.fixture
+def pods():
+    started: list[Pod] = []
+    yield started
+    for pod in started:
+        pod.stop()
+        sandbox.remove(pod.box)
+
+
+def test_refuses_to_start_without_the_disk_sentinel(tmp_path, pods):
+    pod = Pod(tmp_path, {"auth.enabled": False})
+    pods.append(pod)
+    (Path(pod.v["cache.root"]) / pod.v["cache.sentinel"]).unlink()
+    result = cachemgr("supervise", "--config", str(pod.box.config_dir))
+    assert result.returncode == 1
+    assert (
+        f"refusing to start: no {pod.v['cache.sentinel']} in {pod.v['cache.root']}; is the disk mounted?"
+        in result.stderr
+    )
+    assert not pod.leftovers()
+
+
+def test_without_host_cert_only_the_public_cache_runs(tmp_path, pods):
+    pod = Pod(tmp_path, {"auth.enabled": True})
+    pods.append(pod)
+    Path(pod.v["auth.hostcert"]).unlink()
+    pod.start()
+    pod.wait_live()
+    programs = pod.programs()
+    assert "xrootd-noauth" in programs and "xrootd-auth" not in programs
+    log = pod.out.read_text()
+    assert (
+        f"no host certificate at {pod.v['auth.hostcert']}: the authenticated instance and its cmsd are left out" in log
+    )
+    assert xroot.answers(pod.v["ports.xroot"]) is None and xroot.answers(pod.v["ports.auth"]) is not None
+
+
+def test_with_host_cert_both_instances_run_and_logs_reach_stdout(tmp_path, pods):
+    pod = Pod(tmp_path, {"auth.enabled": True})
+    pods.append(pod)
+    pod.start()
+    pod.wait_live()
+    assert {"xrootd-noauth", "xrootd-auth", "cron", "selftest", "exporter"} <= set(pod.programs())
+    deadline = time.monotonic() + 10
+    while "[xrootd-auth] ------ xrootd auth@" not in pod.out.read_text():
+        assert time.monotonic() < deadline, pod.out.read_text()
+        time.sleep(0.2)
+    log = pod.out.read_text()
+    assert "[supervise] task fix-certs succeeded" in log
+    assert "[xrootd-noauth] ------ xrootd noauth@" in log
+
+
+def test_sigterm_stops_everything_within_the_grace_period(tmp_path, pods):
+    pod = Pod(tmp_path, {"auth.enabled": False})
+    pods.append(pod)
+    pod.start()
+    pod.wait_live()
+    assert pod.leftovers()
+    took = pod.stop()
+    assert pod.proc.returncode == 0
+    assert took < pod.v["k8s.drain"] + 30, f"took {took:.1f}s, more than the pod's grace period"
+    assert pod.leftovers() == []
+    assert "[supervise] supervisord exited" in pod.out.read_text()
+
+
+def origin(tmp_path: Path, files: dict[str, bytes]) -> process.Daemon:
+    from cachemgr.render.engine import environment
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="cachemgr-test-origin-"))
+    tmp_path.chmod(0o755)
+    data, run = tmp_path / "origin" / "data", tmp_path / "origin" / "run"
+    run.mkdir(parents=True)
+    for name, content in files.items():
+        (data / name.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (data / name.lstrip("/")).write_bytes(content)
+    port = process.free_port()
+    config = tmp_path / "origin" / "origin.cfg"
+    config.write_text(environment().get_template("demo-origin.cfg.j2").render(data=data, run=run, port=port))
+    user = sandbox.run_user()
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", user, str(tmp_path / "origin")], check=True)
+    daemon = process.start("xrootd", "origin", config, tmp_path / "origin" / "log", run, user=user)
+    daemon.port = port  # type: ignore[attr-defined]
+    return daemon
+
+
+def test_origin_down_fails_the_miss_check_not_the_hit_check(tmp_path, pods):
+    dead = f"127.0.0.1:{process.free_port()}"  # nothing listens there
+    pod = Pod(tmp_path, {"auth.enabled": False, "selftest.miss_path": "/data/file.bin"}, origin=dead)
+    pods.append(pod)
+    pod.start()
+    pod.wait_live()
+    result = cachemgr("selftest", "--once", "--config", str(pod.box.config_dir))
+    assert result.returncode == 1 and "self-test FAILED: miss:" in result.stdout
+    checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
+    assert checks["hit_xroot"]["ok"] and checks["hit_http"]["ok"] and checks["disk"]["ok"]
+    assert checks["miss"]["ok"] is False
+    ready = cachemgr("health", "--ready", "--config", str(pod.box.config_dir))
+    assert ready.returncode == 1 and "self-test miss" in ready.stdout
+    assert cachemgr("health", "--live", "--config", str(pod.box.config_dir)).returncode == 0
+
+
+def test_self_test_passes_and_the_pod_is_ready_with_a_live_origin(tmp_path, pods):
+    up = origin(tmp_path, {"/data/file.bin": os.urandom(1 << 20)})
+    try:
+        pod = Pod(
+            tmp_path, {"auth.enabled": False, "selftest.miss_path": "/data/file.bin"}, origin=f"127.0.0.1:{up.port}"
+        )
+        pods.append(pod)
+        pod.start()
+        pod.wait_live()
+        deadline = time.monotonic() + 30
+        while (ready := cachemgr("health", "--ready", "--config", str(pod.box.config_dir))).returncode:
+            assert time.monotonic() < deadline, ready.stdout
+            time.sleep(1)
+        checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
+        assert all(c["ok"] for c in checks.values()), checks
+        planted = Path(pod.v["cache.root"]) / ".cachemgr-selftest"
+        assert not list(planted.glob("hit-*")), "the self-test must clean up what it plants"
+    finally:
+        up.stop()
+
+
+def test_kill_9_under_a_read_loop_loses_no_read(tmp_path, pods):
+    content = os.urandom(4 << 20)
+    up = origin(tmp_path, {"/data/file.bin": content})
+    try:
+        pod = Pod(tmp_path, {"auth.enabled": False}, origin=f"127.0.0.1:{up.port}")
+        pods.append(pod)
+        pod.start()
+        pod.wait_live()
+        url = f"http://127.0.0.1:{pod.v['ports.http']}/data/file.bin"
+        want = hashlib.sha256(content).hexdigest()
+        reads: list[str] = []
+        stop = threading.Event()
+
+        def read_loop():
+            while not stop.is_set():
+                for _ in range(100):  # a read retries through a restart, then must succeed
+                    try:
+                        with urllib.request.urlopen(url, timeout=10) as r:
+                            reads.append(hashlib.sha256(r.read()).hexdigest())
+                        break
+                    except (OSError, http.client.HTTPException):  # refused, reset, or cut short by the kill
+                        time.sleep(0.1)
+                else:
+                    reads.append("lost")
+
+        reader = threading.Thread(target=read_loop)
+        reader.start()
+        first = pod.programs()["xrootd-noauth"]["pid"]
+        try:
+            for _ in range(20):
+                pid = pod.programs()["xrootd-noauth"]["pid"]
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 15
+                while (
+                    (info := pod.programs()["xrootd-noauth"])["pid"] in (pid, 0)
+                    or info["statename"] != "RUNNING"
+                    or xroot.answers(pod.v["ports.xroot"])
+                ):
+                    assert time.monotonic() < deadline, "xrootd did not come back"
+                    time.sleep(0.05)
+                before = len(reads)
+                while len(reads) == before:  # at least one full read between kills
+                    assert reader.is_alive() and time.monotonic() < deadline + 30, "reads stopped"
+                    time.sleep(0.05)
+        finally:
+            stop.set()
+            reader.join(60)
+        assert pod.programs()["xrootd-noauth"]["pid"] != first
+        assert len(reads) >= 20 and set(reads) == {want}, f"{reads.count('lost')} lost, {len(reads)} reads"
+    finally:
+        up.stop()
