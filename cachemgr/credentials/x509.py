@@ -58,6 +58,25 @@ def cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def key_usage(*granted: str) -> x509.KeyUsage:
+    """A KeyUsage granting only the named bits (cryptography wants every bit spelled out)."""
+    bits = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    return x509.KeyUsage(**(bits | dict.fromkeys(granted, True)))
+
+
 def check_pair(cert: x509.Certificate, key: PrivateKeyTypes, cert_path: Path, key_path: Path) -> None:
     """The key belongs to the cert, and the cert is valid now."""
     public = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -89,20 +108,7 @@ def make_proxy(cert: x509.Certificate, key: PrivateKeyTypes, lifetime: dt.timede
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(minutes=5) + lifetime)
         .add_extension(x509.UnrecognizedExtension(PROXY_CERT_INFO, INHERIT_ALL_DER), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=True,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage("digital_signature", "key_encipherment"), critical=True)
         .sign(key, hashes.SHA256())
     )
     return cert_pem(proxy) + key_pem(proxy_key) + cert_pem(cert)

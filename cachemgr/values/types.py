@@ -105,38 +105,28 @@ def parse_namespace(raw: Any) -> str:
     return path
 
 
-def parse_dns_label(raw: Any) -> str:
-    text = _text(raw)
-    if not _DNS_LABEL.fullmatch(text):
-        raise ValueError(f'"{text}" is not a DNS label (lower-case letters, digits and "-", at most 63)')
-    return text
+def _matching(pattern: re.Pattern[str], reason: str):
+    """A parser for text that must match pattern; the error says the value is not `reason`."""
+
+    def parse(raw: Any) -> str:
+        text = _text(raw)
+        if not pattern.fullmatch(text):
+            raise ValueError(f'"{text}" is not {reason}')
+        return text
+
+    return parse
 
 
-def parse_hostname(raw: Any) -> str:
-    text = _text(raw)
-    if not _HOSTNAME.fullmatch(text):
-        raise ValueError(f'"{text}" is not a host name')
-    return text
+parse_dns_label = _matching(_DNS_LABEL, 'a DNS label (lower-case letters, digits and "-", at most 63)')
+parse_hostname = _matching(_HOSTNAME, "a host name")
+parse_account = _matching(_ACCOUNT, "a Unix account name")
+parse_quantity = _matching(_QUANTITY, "a Kubernetes quantity (use 2, 500m, 16Gi)")
 
 
 def parse_word(raw: Any) -> str:
     text = _text(raw)
     if not text or any(c.isspace() for c in text):
         raise ValueError(f'"{text}" must be one word without spaces')
-    return text
-
-
-def parse_account(raw: Any) -> str:
-    text = _text(raw)
-    if not _ACCOUNT.fullmatch(text):
-        raise ValueError(f'"{text}" is not a Unix account name')
-    return text
-
-
-def parse_quantity(raw: Any) -> str:
-    text = _text(raw)
-    if not _QUANTITY.fullmatch(text):
-        raise ValueError(f'"{text}" is not a Kubernetes quantity (use 2, 500m, 16Gi)')
     return text
 
 
