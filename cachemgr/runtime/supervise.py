@@ -151,11 +151,14 @@ def supervise(config_dir: Path) -> int:
     stop = threading.Event()  # a handler, not a blocked mask: children would inherit the mask
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # Programs run `cachemgr`: the one beside this interpreter, not whatever else PATH finds first.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     supervisord = subprocess.Popen(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(rt.path("config") / "supervisord.conf")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     say(f"supervisord started (pid {supervisord.pid}); authenticated instance {'on' if auth else 'off'}")
     while supervisord.poll() is None:
