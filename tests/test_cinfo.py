@@ -88,12 +88,13 @@ def cached(tmp_path_factory) -> dict[str, Path]:
         add_origin_file(demo, "/t/full.bin", os.urandom(3 * 1024 * 1024 + 17))
         add_origin_file(demo, "/t/empty.bin", b"")
         big = add_origin_file(demo, "/t/partial.bin", b"")
-        with open(big, "r+b") as f:  # sparse: 50 blocks of 4 MiB, one range read from its middle
-            f.truncate(50 * BLOCK)
+        # Sparse, 30 blocks of 4 MiB: more than pfc.prefetch (20) fetches, so a range read leaves it partial.
+        with open(big, "r+b") as f:
+            f.truncate(30 * BLOCK)
         for name in ("full.bin", "full.bin", "empty.bin"):
             assert xrdcp(f"{demo.env['CACHE_XROOT']}//t/{name}", out / name).returncode == 0
         ranged = subprocess.run(
-            ["curl", "-sS", "--max-time", "30", "-r", f"{40 * BLOCK}-{40 * BLOCK + 99}", "-o", str(out / "r"), "-w",
+            ["curl", "-sS", "--max-time", "30", "-r", f"{25 * BLOCK}-{25 * BLOCK + 99}", "-o", str(out / "r"), "-w",
              "%{http_code}", f"{demo.env['CACHE_HTTP']}/t/partial.bin"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
@@ -106,9 +107,10 @@ def cached(tmp_path_factory) -> dict[str, Path]:
                 return False
             return len(info.accesses) == records and all(a.detach for a in info.accesses)
 
-        # XRootD writes the cinfo when the client detaches; HTTP keeps the file open for ~30 s.
+        # XRootD writes the cinfo when the client detaches: ~30 s after an HTTP range read here (with
+        # prefetches in flight), and more than 90 s once on a loaded machine.
         wait_for(lambda: written("full.bin", 2) and written("empty.bin", 1), 60, "xroot cinfo files")
-        wait_for(lambda: written("partial.bin", 1), 90, "the HTTP client to detach")
+        wait_for(lambda: written("partial.bin", 1), 240, "the HTTP client to detach")
         keep = tmp_path_factory.mktemp("cinfo")
         return {p.name: Path(shutil.copy2(p, keep / p.name)) for p in cache.rglob("*.cinfo")}
     finally:
@@ -123,7 +125,7 @@ def test_real_cache_files_match_xrdpfc_print(cached: dict[str, Path]):
     )
     assert empty["file_size"] == 0 and empty["n_blocks"] == 1
     assert partial["state_complete"] == "incomplete" and 0 < partial["state_percentage"] < 100
-    assert partial["block_array"][40] == 1, "the block the range read must be cached"
+    assert partial["block_array"][25] == 1, "the block the range read must be cached"
 
 
 def test_text_output_names_each_file(cached: dict[str, Path]):
