@@ -166,8 +166,16 @@ def cmd_exporter(args: argparse.Namespace) -> int:
             scan_interval=args.scan_interval,
             certs=certs,
             ca_dir=args.ca_dir,
+            run_dir=args.run_dir,
+            supervisor_url=args.supervisor_url,
         )
     )
+
+
+def cmd_process_events(args: argparse.Namespace) -> int:
+    from cachemgr.runtime.process_events import listen
+
+    return listen(args.state)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -252,7 +260,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cert", type=Path, help="host certificate to watch")
     s.add_argument("--proxy", type=Path, help="proxy to watch")
     s.add_argument("--ca-dir", type=Path, help="CA dir whose CRLs (*.r0, *.pem) to watch")
+    s.add_argument("--run-dir", type=Path, help="the pod's paths.run: self-test results, process exits")
+    s.add_argument("--supervisor-url", help="supervisord's XML-RPC (default: unix://RUN_DIR/supervisor.sock)")
     s.set_defaults(func=cmd_exporter)
+
+    s = sub.add_parser("process-events", help="supervisord event listener counting program exits (internal)")
+    s.add_argument("--state", type=Path, required=True)
+    s.set_defaults(func=cmd_process_events)
     return p
 
 

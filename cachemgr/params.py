@@ -138,8 +138,13 @@ PARAMS: tuple[Param, ...] = (
     P("selftest.timeout", "duration", "30s", "Time each self-test fetch may take.", "seconds"),
     # Exporter
     P("exporter.address", "word", "0.0.0.0", "Address the exporter listens on (the pod uses the host network)."),
-    P("exporter.scan_interval", "duration", "300s", "How often the exporter rescans the cache's .cinfo files.",
-      "seconds"),
+    P(
+        "exporter.scan_interval",
+        "duration",
+        "300s",
+        "How often the exporter rescans the cache's .cinfo files.",
+        "seconds",
+    ),
     P("exporter.scan_depth", "integer", 2, "Namespace depth of per-path metrics (/user/ligo is 2).", "levels"),
     # Upstream
     P("origin.host", "host:port", REQUIRED, "Origin or origin redirector the cache fetches from (`pss.origin`)."),

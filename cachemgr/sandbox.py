@@ -29,6 +29,7 @@ class Sandbox:
     values: NodeValues
     rendered: RenderedNode
     daemons: list[process.Daemon] = field(default_factory=list)
+    ca: throwaway.Issued | None = None  # the throw-away CA of the auth instance: tests and the demo sign users with it
 
     @property
     def config_dir(self) -> Path:
@@ -140,7 +141,9 @@ def create(
         host.write(Path(v["auth.hostcert"]), Path(v["auth.hostkey"]))
         xrd = Path(v["auth.xrd_dir"])
         host.write(xrd / "xrdcert.pem", xrd / "xrdkey.pem", user.pw_uid, user.pw_gid)
-        Path(v["auth.gridmap"]).touch()
+        # The node's own DNs, as the gridmap task would merge them in: the values' readers can log in.
+        Path(v["auth.gridmap"]).write_text(rendered.configmap.get("grid-mapfile.local", ""))
+        box.ca = ca
     if process.is_root():
         root.chmod(0o755)
         for path in [root, *root.rglob("*")]:

@@ -55,6 +55,17 @@ class Pod:
             assert time.monotonic() < deadline, self.out.read_text()
             time.sleep(0.5)
 
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.v['ports.metrics']}/metrics"
+        deadline = time.monotonic() + 30
+        while True:  # the exporter may still be starting
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    return response.read().decode()
+            except OSError:
+                assert time.monotonic() < deadline, "no exporter"
+                time.sleep(0.5)
+
     def programs(self) -> dict[str, dict]:
         return supervisor_rpc.programs(self.run)
 
@@ -112,7 +123,7 @@ def test_with_host_cert_both_instances_run_and_logs_reach_stdout(tmp_path, pods)
     pods.append(pod)
     pod.start()
     pod.wait_live()
-    assert {"xrootd-noauth", "xrootd-auth", "cron", "selftest", "exporter"} <= set(pod.programs())
+    assert {"xrootd-noauth", "xrootd-auth", "cron", "selftest", "exporter", "process-events"} <= set(pod.programs())
     deadline = time.monotonic() + 10
     while "[xrootd-auth] ------ xrootd auth@" not in pod.out.read_text():
         assert time.monotonic() < deadline, pod.out.read_text()
@@ -187,6 +198,9 @@ def test_self_test_passes_and_the_pod_is_ready_with_a_live_origin(tmp_path, pods
             time.sleep(1)
         checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
         assert all(c["ok"] for c in checks.values()), checks
+        metrics = pod.metrics()
+        for check in ("hit_xroot", "hit_http", "miss", "disk"):
+            assert f'cachemgr_selftest_success{{check="{check}"}} 1.0' in metrics
         planted = Path(pod.v["cache.root"]) / ".cachemgr-selftest"
         assert not list(planted.glob("hit-*")), "the self-test must clean up what it plants"
     finally:
@@ -242,5 +256,7 @@ def test_kill_9_under_a_read_loop_loses_no_read(tmp_path, pods):
             reader.join(60)
         assert pod.programs()["xrootd-noauth"]["pid"] != first
         assert len(reads) >= 20 and set(reads) == {want}, f"{reads.count('lost')} lost, {len(reads)} reads"
+        assert 'cachemgr_process_restarts_total{program="xrootd-noauth"} 20.0' in pod.metrics()
+        assert 'cachemgr_process_up{program="xrootd-noauth"} 1.0' in pod.metrics()
     finally:
         up.stop()

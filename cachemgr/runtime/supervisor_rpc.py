@@ -8,11 +8,24 @@ from pathlib import Path
 from supervisor.xmlrpc import SupervisorTransport
 
 
+def url(run_dir: Path) -> str:
+    """Where the pod's supervisord listens (supervisord.conf puts its socket in paths.run)."""
+    return f"unix://{run_dir}/supervisor.sock"
+
+
 def connect(run_dir: Path) -> xmlrpc.client.ServerProxy:
-    transport = SupervisorTransport(None, None, f"unix://{run_dir}/supervisor.sock")
+    return connect_url(url(run_dir))
+
+
+def connect_url(server_url: str) -> xmlrpc.client.ServerProxy:
+    transport = SupervisorTransport(None, None, server_url)
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
 
-def programs(run_dir: Path) -> dict[str, dict]:
+def programs_at(server_url: str) -> dict[str, dict]:
     """Program name -> supervisord's process info (statename, pid, start, ...)."""
-    return {info["name"]: info for info in connect(run_dir).supervisor.getAllProcessInfo()}
+    return {info["name"]: info for info in connect_url(server_url).supervisor.getAllProcessInfo()}
+
+
+def programs(run_dir: Path) -> dict[str, dict]:
+    return programs_at(url(run_dir))

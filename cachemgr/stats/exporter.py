@@ -14,10 +14,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from cachemgr.runtime import supervisor_rpc
 from cachemgr.stats.collectors.cache_scan import CacheScan, CacheScanCollector
 from cachemgr.stats.collectors.credentials import CredentialsCollector
 from cachemgr.stats.collectors.filesystem import FilesystemCollector
 from cachemgr.stats.collectors.gstream import GstreamCollector
+from cachemgr.stats.collectors.health import HealthCollector
+from cachemgr.stats.collectors.processes import ProcessesCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
 from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.stats.udp import UdpListener
@@ -36,6 +39,8 @@ class Options:
     scan_interval: float = 300.0
     certs: dict[str, Path] = field(default_factory=dict)  # kind -> file
     ca_dir: Path | None = None
+    run_dir: Path | None = None  # the pod's paths.run: self-test results and process exit counts
+    supervisor_url: str | None = None
 
 
 class Exporter:
@@ -56,6 +61,10 @@ class Exporter:
             CredentialsCollector(opts.certs, opts.ca_dir),
         ):
             self.registry.register(collector)
+        if opts.run_dir:
+            self.registry.register(HealthCollector(opts.run_dir / "selftest.json"))
+            server = opts.supervisor_url or supervisor_rpc.url(opts.run_dir)
+            self.registry.register(ProcessesCollector(server, opts.run_dir / "processes.json"))
         self.listeners = [UdpListener(opts.summary_port, self.summary.handle)]
         self.listeners.append(UdpListener(opts.gstream_port, self.gstream.handle))
         self.scanner = threading.Thread(

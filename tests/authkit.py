@@ -1,0 +1,178 @@
+"""Readers of the auth instance: users signed by a test CA, xrdcp over GSI, curl over HTTPS, SciTokens."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cachemgr.credentials import throwaway
+from cachemgr.credentials.throwaway import Issued
+from cachemgr.credentials.x509 import key_usage, make_proxy
+
+# Every client gets at most this long: xrdcp retries a dead port for about 2 minutes.
+CLIENT_TIMEOUT = 30
+
+_DN_OIDS = {
+    "DC": NameOID.DOMAIN_COMPONENT,
+    "C": NameOID.COUNTRY_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "CN": NameOID.COMMON_NAME,
+}
+
+
+def name(dn: str) -> x509.Name:
+    """An OpenSSL one-line DN as grid-mapfiles write it ("/DC=org/.../CN=Someone") as an x509.Name."""
+    parts = [part.split("=", 1) for part in dn.strip("/").split("/")]
+    return x509.Name([x509.NameAttribute(_DN_OIDS[key], value) for key, value in parts])
+
+
+def user_cert(ca: Issued, dn: str) -> Issued:
+    """A user (client) certificate with exactly this DN, signed by ca."""
+    key = throwaway._key()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name(dn))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage("digital_signature", "key_encipherment"), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return Issued(cert, key)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A user's cert, key and SHA-256 RFC 3820 proxy on disk."""
+
+    cert: Path
+    key: Path
+    proxy: Path
+
+
+def write_reader(issued: Issued, directory: Path, stem: str) -> Reader:
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key, proxy = directory / f"{stem}-cert.pem", directory / f"{stem}-key.pem", directory / f"{stem}-proxy.pem"
+    issued.write(cert, key)
+    proxy.touch(mode=0o600)  # GSI refuses a proxy others can read
+    proxy.write_bytes(make_proxy(issued.cert, issued.key, dt.timedelta(hours=12)))
+    return Reader(cert, key, proxy)
+
+
+def xrdcp(url: str, cadir: Path, reader: Reader, proxy: bool = True) -> subprocess.CompletedProcess:
+    """Read url to stdout over GSI as reader (its proxy, or its cert and key), trusting only the test CA dir."""
+    env = {
+        **os.environ,
+        "X509_CERT_DIR": str(cadir),
+        "XRD_CONNECTIONRETRY": "1",
+        "XRD_REQUESTTIMEOUT": str(CLIENT_TIMEOUT),
+    }
+    if proxy:
+        env.update(X509_USER_PROXY=str(reader.proxy), X509_USER_CERT="/nonexistent", X509_USER_KEY="/nonexistent")
+    else:
+        # Without a proxy file the GSI client wants to make one; 0 = use the cert and key as they are.
+        env.update(X509_USER_PROXY="/nonexistent", X509_USER_CERT=str(reader.cert), X509_USER_KEY=str(reader.key))
+        env["XrdSecGSICREATEPROXY"] = "0"
+    return subprocess.run(
+        ["xrdcp", "--nopbar", "--force", url, "-"], env=env, capture_output=True, timeout=CLIENT_TIMEOUT + 10
+    )
+
+
+def curl(url: str, cacert: Path, *args: str) -> tuple[int, bytes]:
+    """HTTP status and body of a GET, trusting only the test CA; args add --cert/--key or headers."""
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", str(CLIENT_TIMEOUT), "--cacert", str(cacert), "-w", "\n%{http_code}", *args, url],
+        capture_output=True,
+        timeout=CLIENT_TIMEOUT + 10,
+    )
+    body, _, code = result.stdout.rpartition(b"\n")
+    return int(code or 0), body if result.returncode == 0 else body + result.stderr
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class TokenIssuer:
+    """A SciTokens issuer: an ES256 key that signs tokens and the JWKS scitokens-cpp would fetch."""
+
+    url: str
+    kid: str = "test-key"
+    key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+
+    def jwks(self) -> dict:
+        numbers = self.key.public_key().public_numbers()
+        return {
+            "keys": [
+                {
+                    "kty": "EC",
+                    "crv": "P-256",
+                    "alg": "ES256",
+                    "use": "sig",
+                    "kid": self.kid,
+                    "x": _b64(numbers.x.to_bytes(32, "big")),
+                    "y": _b64(numbers.y.to_bytes(32, "big")),
+                }
+            ]
+        }
+
+    def token(self, scope: str, audience: str, lifetime: float = 600, **claims: object) -> str:
+        """A SciTokens 2.0 token; claims override the standard ones (iss, exp, ...)."""
+        now = int(time.time())
+        payload = {
+            "ver": "scitoken:2.0",
+            "iss": self.url,
+            "sub": "test-reader",
+            "aud": audience,
+            "scope": scope,
+            "iat": now - 60,
+            "nbf": now - 60,
+            "exp": int(now + lifetime),
+            "jti": str(uuid.uuid4()),
+            **claims,
+        }
+        header = {"alg": "ES256", "typ": "JWT", "kid": self.kid}
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+        r, s = decode_dss_signature(self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def prefill_keycache(xdg_cache_home: Path, issuers: list[TokenIssuer], uid: int = -1, gid: int = -1) -> Path:
+    """Put the issuers' keys where scitokens-cpp looks first ($XDG_CACHE_HOME/scitokens), so it never
+    fetches them over HTTPS (it only trusts the system CA bundle, which tests must not touch)."""
+    directory = xdg_cache_home / "scitokens"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "scitokens_cpp.sqllite"  # sic: scitokens-cpp's own spelling
+    far = int(time.time()) + 86400  # next_update and expiry beyond the test: no refresh over the network
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS keycache (issuer text UNIQUE PRIMARY KEY NOT NULL, keys text NOT NULL)")
+        for issuer in issuers:
+            entry = {"jwks": issuer.jwks(), "next_update": far, "expires": far}
+            db.execute("INSERT OR REPLACE INTO keycache VALUES (?, ?)", (issuer.url, json.dumps(entry)))
+    db.close()
+    if uid >= 0:
+        for p in (xdg_cache_home, directory, path):
+            os.chown(p, uid, gid)
+    return path
