@@ -172,6 +172,18 @@ def cmd_exporter(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from cachemgr import status
+
+    try:
+        nodes = status.from_prometheus(args.prometheus) if args.prometheus else status.from_exporter(args.metrics)
+    except status.StatusError as e:
+        print(f"cachemgr status: {e}", file=sys.stderr)
+        return 1
+    status.show(nodes)
+    return 0
+
+
 def cmd_process_events(args: argparse.Namespace) -> int:
     from cachemgr.runtime.process_events import listen
 
@@ -263,6 +275,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", type=Path, help="the pod's paths.run: self-test results, process exits")
     s.add_argument("--supervisor-url", help="supervisord's XML-RPC (default: unix://RUN_DIR/supervisor.sock)")
     s.set_defaults(func=cmd_exporter)
+
+    s = sub.add_parser("status", help="one screen per node: programs, credentials, tasks, disks, hit ratio")
+    s.add_argument(
+        "--metrics", default=f"http://127.0.0.1:{BY_NAME['ports.metrics'].default}/metrics", help="this node's exporter"
+    )
+    s.add_argument("--prometheus", metavar="URL", help="every node of the fleet, from this Prometheus")
+    s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("process-events", help="supervisord event listener counting program exits (internal)")
     s.add_argument("--state", type=Path, required=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED")
+KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED", "METRICS")
 
 
 @dataclass

@@ -87,3 +87,12 @@ def test_demo_stops_everything_within_10s_on_sigterm():
     assert took <= 10, f"stopping took {took:.1f}s"
     assert demo.leftovers() == []
     assert not demo.root.exists(), "the demo's temp dir should be removed"
+
+
+def test_demo_serves_metrics(demo: Demo):
+    import urllib.request
+
+    with urllib.request.urlopen(demo.env["METRICS"], timeout=10) as response:
+        text = response.read().decode()
+    assert f'cachemgr_filesystem_size_bytes{{path="{demo.env["CACHE_DIR"]}"' in text
+    assert 'cachemgr_process_up{program="xrootd-noauth"} 1.0' in text

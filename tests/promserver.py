@@ -1,0 +1,65 @@
+"""A real Prometheus (Debian's) on 127.0.0.1 scraping given targets every second, for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from cachemgr.xrootd.process import free_port
+
+
+def query(url: str, promql: str) -> list[dict]:
+    with urllib.request.urlopen(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}", timeout=10) as r:
+        return json.loads(r.read())["data"]["result"]
+
+
+@contextlib.contextmanager
+def prometheus(targets: dict[str, str], rule_files: list[Path] = (), wait_for: str = "up"):
+    """targets: node label -> host:port of an exporter. Yields the server's URL once `wait_for` has data."""
+    with tempfile.TemporaryDirectory(prefix="cachemgr-prometheus-") as tmp:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(p) for p in rule_files],
+            "scrape_configs": [
+                {
+                    "job_name": "cachemgr",
+                    "static_configs": [
+                        {"targets": [target], "labels": {"node": node}} for node, target in targets.items()
+                    ],
+                }
+            ],
+        }
+        (Path(tmp) / "prometheus.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={tmp}/prometheus.yml",
+                f"--storage.tsdb.path={tmp}/data",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    if query(url, wait_for):
+                        break
+                assert proc.poll() is None, "prometheus exited"
+                assert time.monotonic() < deadline, f"prometheus has no data for {wait_for}"
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)

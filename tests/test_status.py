@@ -1,0 +1,55 @@
+"""`cachemgr status` against the real demo's exporter, and for the fleet through a real Prometheus."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import cachemgr
+from demo_run import start
+from promserver import prometheus
+
+pytestmark = pytest.mark.usefixtures("xrootd_installed")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    running = start()
+    yield running
+    running.stop()
+
+
+def wait_for_selftest(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while "self-test hit_xroot" not in (out := cachemgr("status", "--metrics", url).stdout):
+        assert time.monotonic() < deadline, out
+        time.sleep(1)
+
+
+def test_local_node(demo):
+    url = demo.env["METRICS"]
+    wait_for_selftest(url)
+    result = cachemgr("status", "--metrics", url, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "local: programs" in out
+    for program in ("xrootd-noauth", "exporter", "selftest", "cron"):
+        assert program in out
+    assert demo.env["CACHE_DIR"] in out and "bytes used" in out
+    assert "self-test hit_http" in out and "passed" in out
+
+
+def test_unreachable_exporter_is_one_line_and_exit_1():
+    result = cachemgr("status", "--metrics", "http://127.0.0.1:9/metrics")
+    assert result.returncode == 1
+    assert result.stderr.startswith("cachemgr status: http://127.0.0.1:9/metrics:") and "Traceback" not in result.stderr
+
+
+def test_fleet_through_prometheus(demo):
+    wait_for_selftest(demo.env["METRICS"])
+    target = demo.env["METRICS"].removeprefix("http://").removesuffix("/metrics")
+    with prometheus({"cache-a": target, "cache-b": target}, wait_for="cachemgr_selftest_success") as url:
+        result = cachemgr("status", "--prometheus", url, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "cache-a: programs" in result.stdout and "cache-b: programs" in result.stdout
+    assert result.stdout.count("xrootd-noauth") == 2
