@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from cachemgr.params import BY_NAME
@@ -22,6 +23,4 @@ def duration(text: str) -> int:
     try:
         return parse_duration(text)
     except ValueError as e:
-        import argparse
-
         raise argparse.ArgumentTypeError(str(e)) from None

@@ -12,7 +12,7 @@ from typing import Any
 import expandvars
 from pydantic import TypeAdapter, ValidationError
 
-from cachemgr.params import BY_NAME, PARAMS, REQUIRED
+from cachemgr.params import BY_NAME, PARAMS
 from cachemgr.values.load import Entry, Problem, ValuesError, flatten, read_yaml
 from cachemgr.values.rules import cross_checks
 from cachemgr.values.types import KINDS
@@ -187,6 +187,3 @@ def load_nodes(
     if problems:
         raise ValuesError(problems)
     return nodes
-
-
-__all__ = ["REQUIRED", "NodeValues", "load_nodes", "resolve"]
