@@ -44,6 +44,21 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from cachemgr.check import check
 
+    if args.installed:
+        from cachemgr.runtime import preflight
+        from cachemgr.runtime.settings import PodConfigError, load
+
+        try:
+            problems = preflight.auth_problems(load(args.installed))
+        except PodConfigError as e:
+            problems = [str(e)]
+        if problems:
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            return 2
+        print("ok")
+        return 0
+
     problems = check(args.values, args.nodes or None, start=not args.no_start)
     if problems:
         return _print_problems(problems)
@@ -207,6 +222,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="validate, render, and start every instance under the real xrootd")
     s.add_argument("--values", type=Path, default=Path("k8s"))
     s.add_argument("--no-start", action="store_true", help="validate and render only")
+    s.add_argument(
+        "--installed",
+        type=Path,
+        metavar="DIR",
+        help="on a node: check the files the installed config (DIR, e.g. /etc/xrootd) needs",
+    )
     s.add_argument("nodes", nargs="*", metavar="NODE")
     s.set_defaults(func=cmd_check)
 

@@ -170,7 +170,15 @@ def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str
         "inode_high": v["cache.inode_high"],
         "blocksize": v["cache.blocksize"],
         "drain": v["k8s.drain"],
-        "auth": {"enabled": v["auth.enabled"], "hostcert": v["auth.hostcert"], "hostkey": v["auth.hostkey"]},
+        "auth": {
+            "enabled": v["auth.enabled"],
+            "hostcert": v["auth.hostcert"],
+            "hostkey": v["auth.hostkey"],
+            "xrd_dir": v["auth.xrd_dir"],
+            "cadir": v["auth.cadir"],
+            "gridmap": v["auth.gridmap"],
+            "scitokens": f"{v['paths.config']}/scitokens.cfg" if _has_issuers(v) else None,
+        },
         "selftest": {
             "interval": v["selftest.interval"],
             "miss_path": v["selftest.miss_path"],

@@ -20,7 +20,7 @@ import expandvars
 import psutil
 
 from cachemgr import files
-from cachemgr.runtime import supervisor_rpc
+from cachemgr.runtime import preflight, supervisor_rpc
 from cachemgr.runtime.logs import Relay
 from cachemgr.runtime.settings import PodConfigError, Runtime, load
 from cachemgr.scheduler import crontab
@@ -101,6 +101,9 @@ def run_start_tasks(rt: Runtime) -> bool:
         if entry.task == "fix-certs" and not ok:
             say("no usable host certificate: the authenticated instance and its cmsd are left out")
             auth = False
+    if auth and (problems := preflight.auth_problems(rt)):
+        say(f"the authenticated instance and its cmsd are left out: {'; '.join(problems)}")
+        auth = False
     return auth
 
 
