@@ -32,10 +32,9 @@ def test_render_is_byte_identical_on_rerun(tmp_path):
 def test_committed_example_outputs_are_current(tmp_path):
     """configmaps/ and k8s/ in the repo are what `cachemgr render` makes today (run it after editing values)."""
     assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(tmp_path)).returncode == 0
-    values = {REPO / "k8s" / "site.yaml", *(REPO / "k8s" / "nodes").iterdir()}
-    committed = {
-        p for p in [*(REPO / "configmaps").rglob("*"), *(REPO / "k8s").rglob("*")] if p.is_file() and p not in values
-    }
+    rendered = [REPO / "configmaps", REPO / "k8s" / "kustomize", REPO / "k8s" / "fleet"]
+    committed = {p for root in rendered for p in root.rglob("*") if p.is_file()}
+    committed |= {REPO / "k8s" / f"{node.stem}.yaml" for node in (EXAMPLE / "nodes").glob("*.yaml")}
     assert {p.relative_to(REPO) for p in committed} == {
         p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()
     }, "run `cachemgr render`"

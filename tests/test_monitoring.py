@@ -1,0 +1,253 @@
+"""k8s/monitoring: alert rules (promtool), the Grafana dashboard, and both against a real Prometheus.
+
+Metric names are checked against what the exporter really exposes: the names are read from the collectors'
+source (a counter gains `_total`), and the live test checks that reading against a real exporter's /metrics.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+import yaml
+from conftest import REPO
+from demo_run import start
+from prometheus_client.parser import text_string_to_metric_families
+from promserver import prometheus, query
+
+MONITORING = REPO / "k8s" / "monitoring"
+ALERTS = MONITORING / "alerts.yml"
+ALERT_TESTS = MONITORING / "alerts_test.yml"
+DASHBOARD = MONITORING / "dashboard.json"
+COLLECTORS = REPO / "cachemgr" / "stats" / "collectors"
+# Series Prometheus makes itself, not the exporter.
+PROMETHEUS_NAMES = {"up"}
+METRIC = re.compile(r"(cachemgr|xrootd)_[a-z0-9_]+")
+FUNCTION_LIKE = ("by", "without", "on", "ignoring", "group_left", "group_right")
+KEYWORDS = {*FUNCTION_LIKE, "and", "or", "unless", "bool", "offset"}
+
+
+def exposed_by_collector() -> dict[str, set[str]]:
+    """Collector module -> the sample names it exposes, from its source: every string constant shaped like a
+    metric name that is not in a list (label names are), plus `_total` for CounterMetricFamily names."""
+    names: dict[str, set[str]] = {}
+    for path in sorted(COLLECTORS.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        in_lists = {id(e) for node in ast.walk(tree) if isinstance(node, ast.List) for e in node.elts}
+        counters = {
+            node.args[0].value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "CounterMetricFamily"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        }
+        found = {
+            node.value + "_total" if node.value in counters else node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and METRIC.fullmatch(node.value)
+            and id(node) not in in_lists
+        }
+        if found:
+            names[path.stem] = found
+    return names
+
+
+def exposed() -> set[str]:
+    return set().union(*exposed_by_collector().values())
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (enough PromQL for ours: no nested label braces)."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    e = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\$\w+", " ", e)  # matchers, ranges, Grafana variables
+    e = re.sub(rf"\b({'|'.join(FUNCTION_LIKE)})\s*\([^)]*\)", " ", e)
+    # An identifier followed by "(" is a function.
+    return {m[1] for m in re.finditer(r"\b([a-zA-Z_:][\w:]*)\b(?!\s*\()", e)} - KEYWORDS
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=120)
+
+
+def alert_rules() -> list[dict]:
+    return [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"] if "alert" in r]
+
+
+def dashboard_panels() -> list[dict]:
+    def walk(panels: list[dict]):
+        for p in panels:
+            yield p
+            yield from walk(p.get("panels", []))
+
+    return list(walk(json.loads(DASHBOARD.read_text())["panels"]))
+
+
+def dashboard_exprs() -> list[str]:
+    exprs = [t["expr"] for p in dashboard_panels() for t in p.get("targets", [])]
+    variables = json.loads(DASHBOARD.read_text())["templating"]["list"]
+    return exprs + [
+        re.fullmatch(r"label_values\((.+), *\w+\)", v["query"]["query"])[1] for v in variables if v["type"] == "query"
+    ]
+
+
+# --- alert rules ---
+
+
+def test_alert_rules_pass_promtool_check():
+    result = promtool("check", "rules", str(ALERTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rule_unit_tests_pass():
+    result = promtool("test", "rules", str(ALERT_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rules_are_complete():
+    rules = alert_rules()
+    assert {
+        "CacheExporterDown",
+        "XrootdDown",
+        "CacheSelftestFailing",
+        "CacheDiskFull",
+        "CacheInodesFull",
+        "HostCertExpiring",
+        "ProxyExpiring",
+        "CrlStale",
+        "CacheTaskFailing",
+        "CacheScanErrors",
+        "CacheScanStale",
+    } <= {r["alert"] for r in rules}
+    names = exposed() | PROMETHEUS_NAMES
+    for rule in rules:
+        assert rule.get("for"), rule["alert"]
+        assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
+        summary, description = rule["annotations"]["summary"], rule["annotations"]["description"]
+        assert "$labels.node" in summary and "$labels.instance" in description, rule["alert"]
+        assert metric_names(rule["expr"]) <= names, (rule["alert"], metric_names(rule["expr"]) - names)
+    by_name = {r["alert"]: r for r in rules}
+    for name in ("CacheDiskFull", "CacheInodesFull"):  # the static threshold stands for the params' defaults
+        assert "> 0.95" in by_name[name]["expr"]
+    assert "cache.disk_high" in by_name["CacheDiskFull"]["annotations"]["description"]
+    assert "cache.inode_high" in by_name["CacheInodesFull"]["annotations"]["description"]
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test():
+    """promtool only checks what the tests ask: make sure each alert is asked both ways, and that each firing
+    test also holds series of a node the alert leaves alone."""
+    tests = yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+    for rule in alert_rules():
+        cases = [(t, c) for t in tests for c in t.get("alert_rule_test", []) if c["alertname"] == rule["alert"]]
+        assert any(not c["exp_alerts"] for _, c in cases), f"{rule['alert']}: no test where it does not fire"
+        firing = [(t, c) for t, c in cases if c["exp_alerts"]]
+        assert firing, f"{rule['alert']}: no test where it fires"
+        for test, case in firing:
+            fired = {a["exp_labels"]["node"] for a in case["exp_alerts"]}
+            nodes = {re.search(r'node="([^"]+)"', s["series"])[1] for s in test["input_series"]}
+            assert nodes - fired, f"{rule['alert']}: every node in {test['name']!r} fires"
+
+
+# --- dashboard ---
+
+
+def test_dashboard_covers_every_collector_with_real_metric_names():
+    board = json.loads(DASHBOARD.read_text())
+    assert board["schemaVersion"] >= 36
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert variables["node"]["query"]["query"].endswith(", node)")
+    panels = [p for p in dashboard_panels() if p["type"] != "row"]
+    assert len({p["id"] for p in dashboard_panels()}) == len(dashboard_panels())
+    names = exposed() | PROMETHEUS_NAMES
+    used: set[str] = set()
+    for panel in panels:
+        assert panel["targets"] and panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            found = metric_names(target["expr"])
+            assert found and found <= names, (panel["title"], target["expr"], found - names)
+            assert 'node=~"$node"' in target["expr"], (panel["title"], target["expr"])
+            used |= found
+    for collector, metrics in exposed_by_collector().items():
+        assert metrics & used, f"no panel for the {collector} collector"
+
+
+def test_metric_name_reader():
+    assert metric_names('sum by (node, path) (rate(a_b_total{x="y{"}[5m])) / on(node) group_left c or vector(0)') == {
+        "a_b_total",
+        "c",
+    }
+    assert metric_names('1 - x{node=~"$node"} / y offset 1h > 0.95') == {"x", "y"}
+
+
+# --- a real Prometheus scraping a real exporter ---
+
+
+@pytest.fixture(scope="module")
+def demo():
+    running = start()
+    yield running
+    running.stop()
+
+
+def _get(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:  # Prometheus answers a bad query with 400 and a JSON error
+        return json.loads(e.read())
+
+
+def _own_samples(metrics_url: str) -> dict[tuple[str, tuple], float]:
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        text = r.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.mark.usefixtures("xrootd_installed")
+def test_real_prometheus_scrapes_exporter_and_loads_rules_and_dashboard(demo):
+    target = demo.env["METRICS"].removeprefix("http://").removesuffix("/metrics")
+    with prometheus({"local": target}, rule_files=[ALERTS], wait_for="cachemgr_filesystem_size_bytes") as url:
+        assert [r["value"][1] for r in query(url, 'up{job="cachemgr", node="local"}')] == ["1"]
+
+        # What Prometheus stored is what the exporter serves (disk sizes do not move).
+        own = _own_samples(demo.env["METRICS"])
+        sizes = {k: v for k, v in own.items() if k[0] == "cachemgr_filesystem_size_bytes"}
+        assert sizes
+        stored = query(url, 'cachemgr_filesystem_size_bytes{node="local"}')
+        assert len(stored) == len(sizes)
+        for series in stored:
+            labels = tuple(sorted((k, v) for k, v in series["metric"].items() if k in ("path", "role")))
+            assert float(series["value"][1]) == sizes["cachemgr_filesystem_size_bytes", labels]
+
+        # The names read from the collectors' source include every name this live exporter serves.
+        assert {name for name, _ in own} <= exposed()
+
+        # Every dashboard query parses and runs against real data.
+        for expr in dashboard_exprs():
+            promql = expr.replace("$node", "local").replace("$__rate_interval", "1m")
+            answer = _get(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}")
+            assert answer["status"] == "success", (expr, answer.get("error"))
+
+        # Every alert rule is loaded and evaluates without error (rules run every second here).
+        deadline = time.monotonic() + 30
+        while True:
+            rules = [r for g in _get(f"{url}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
+            if (rules and all(r["health"] != "unknown" for r in rules)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert {r["name"] for r in rules} == {r["alert"] for r in alert_rules()}
+        assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
