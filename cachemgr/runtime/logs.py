@@ -30,9 +30,14 @@ class Relay(threading.Thread):
             if known:
                 known[1].close()
             self._open[path] = known = (inode, path.open(errors="replace"))
-        name = path.stem
-        for line in known[1]:
-            self.out.write(f"[{name}] {line}" if line.endswith("\n") else f"[{name}] {line}\n")
+        name, f = path.stem, known[1]
+        while True:
+            start = f.tell()
+            line = f.readline()
+            if not line.endswith("\n"):  # nothing more, or a line still being written: wait for the rest
+                f.seek(start)
+                break
+            self.out.write(f"[{name}] {line}")
 
     def run(self) -> None:
         while True:
