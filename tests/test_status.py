@@ -48,7 +48,9 @@ def test_unreachable_exporter_is_one_line_and_exit_1():
 def test_fleet_through_prometheus(demo):
     wait_for_selftest(demo.env["METRICS"])
     target = demo.env["METRICS"].removeprefix("http://").removesuffix("/metrics")
-    with prometheus({"cache-a": target, "cache-b": target}, wait_for="cachemgr_selftest_success") as url:
+    with prometheus(
+        {"cache-a": target, "cache-b": target}, wait_for="count(count by (node) (cachemgr_selftest_success)) >= 2"
+    ) as url:
         result = cachemgr("status", "--prometheus", url, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert "cache-a: programs" in result.stdout and "cache-b: programs" in result.stdout

@@ -230,3 +230,58 @@ def _parse_v2_v3(data: bytes, version: int) -> Cinfo:
             continue
         accesses.append(Access(at, dt, ios, dur, mrg, hit, miss, byp))
     return Cinfo(version, bs, fs, created, 0, acc_cnt, "none", bitvec, tuple(accesses))
+
+
+# The scan's fast path: the sums the exporter needs, without building a Cinfo and its Access records.
+_HIT_MISS_BYPASS: dict[int, struct.Struct] = {}
+_LAST = struct.Struct("<qqii")  # attach, detach, n_ios, duration of one v4 record
+
+
+def _sums(n: int) -> struct.Struct:
+    # One unpack for all records: skip attach..reserved (32 B) and take hit, miss, bypass of each.
+    s = _HIT_MISS_BYPASS.get(n)
+    if s is None:
+        s = _HIT_MISS_BYPASS[n] = struct.Struct("<" + "32xqqq" * n)
+    return s
+
+
+def summary(data: bytes) -> tuple[int, bool, int, int, int, int, int]:
+    """(file_size, complete, access_count, bytes hit, missed, bypassed, last_access) of a file's bytes.
+
+    Equal to the same properties of parse(data), and raises CinfoError for the same files; v4 without objects.
+    """
+    if len(data) < 4 or _I32.unpack_from(data)[0] != 4:
+        info = parse(data)
+        return (info.file_size, info.complete, info.access_count, info.bytes_hit, info.bytes_missed,
+                info.bytes_bypassed, info.last_access)  # fmt: skip
+    head = 4 + STORE.size
+    if len(data) < head + 4:
+        _need(data, head + 4, "store")
+    bs, fs, created, _, acc_cnt, _, n_astat = STORE.unpack_from(data, 4)
+    if crc32c.crc32c(data[4:head]) != _U32.unpack_from(data, head)[0]:
+        raise CinfoError("store checksum (crc32c) mismatch")
+    if n_astat < 0:
+        raise CinfoError(f"bad access record count {n_astat}")
+    nbytes = _bitvec_size(bs, fs)
+    body = head + 4
+    end = body + nbytes + n_astat * ASTAT.size
+    if len(data) < end + 4:  # the f-string only on failure: this runs once per file per scan
+        _need(data, end + 4, f"{nbytes} B of blocks, {n_astat} access records")
+    view = memoryview(data)
+    if crc32c.crc32c(view[body:end]) != _U32.unpack_from(data, end)[0]:
+        raise CinfoError("blocks/access records checksum (crc32c) mismatch")
+    nblk = n_blocks(fs, bs)
+    full, rest = divmod(nblk, 8)
+    # Complete: every real block's bit set (padding bits of the last byte may be anything).
+    complete = data.count(255, body, body + full) == full and (
+        rest == 0 or data[body + full] | (0xFF << rest) & 0xFF == 0xFF
+    )
+    if n_astat:
+        v = _sums(n_astat).unpack_from(data, body + nbytes)
+        hit, miss, byp = sum(v[0::3]), sum(v[1::3]), sum(v[2::3])
+        at, dt, _, dur = _LAST.unpack_from(data, end - ASTAT.size)
+        last = dt or at + dur
+    else:
+        hit = miss = byp = 0
+        last = created
+    return fs, complete, acc_cnt, hit, miss, byp, last

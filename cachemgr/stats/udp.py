@@ -21,12 +21,15 @@ class UdpListener:
         self.thread.start()
 
     def _loop(self) -> None:
+        # recv_into one buffer: recv(65536) would allocate 64 KiB per datagram, then shrink it.
+        buf = bytearray(65536)
+        view = memoryview(buf)
         while True:
             try:
-                data = self.sock.recv(65536)
+                n = self.sock.recv_into(buf)
             except OSError:
                 return  # closed
-            self.handle(data)
+            self.handle(bytes(view[:n]))
 
     def close(self) -> None:
         # shutdown() wakes the blocked recv(); close() alone does not on Linux.

@@ -3,11 +3,22 @@
 Scans run in a background thread and are incremental: a cinfo file whose (mtime, size) did not change is
 not read again, so a rescan of an unchanged cache costs two stats per file. Files vanish while we scan
 (purge): that is normal, not an error.
+
+To keep up with tar and find on a big cache (bench/cinfo_scan.py) the walk is split into units (directory
+subtrees) handed to a pool of worker processes, one per core: parsing is Python, so threads would serialize.
+What a scan learnt about each unit's files comes back as one compact State (a str of names, a bytes of fixed
+records) that the next scan hands back with the unit; per-file Python objects would cost ~600 B each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
+import selectors
+import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,18 +31,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from cachemgr.stats import cinfo
 
 SUFFIX = ".cinfo"
+# One cinfo file as the last scan saw it: mtime_ns, size, then its summary (a bad file: flags BAD, zeros).
+REC = struct.Struct("<qqqBQqqqq")  # mtime_ns, size, file_size, flags, accesses, hit, miss, bypass, last_access
+_MT = struct.Struct("<qq")
+COMPLETE, BAD = 1, 2
+# Per prefix, the order of UnitResult.totals: disk bytes (index 2) are summed afresh each scan.
+FIELDS = ("files", "complete", "disk_bytes", "logical_bytes", "accesses", "hit", "miss", "bypass", "last_access", "bad")
+UNITS_PER_WORKER = 8  # split the tree until there are this many subtrees per worker (or MAX_CUT levels)
+MAX_CUT = 6
+_PKG_ROOT = str(Path(__file__).resolve().parents[3])  # where the workers import cachemgr from
 
 
-class Parsed(NamedTuple):
-    """The part of a cinfo file the metrics need (kept per file between scans)."""
-
-    file_size: int
-    complete: bool
-    accesses: int
-    hit: int
-    miss: int
-    bypass: int
-    last_access: int
+def _workers() -> int:
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
 @dataclass
@@ -47,16 +59,9 @@ class Totals:
     last_access: int = 0
     bad: int = 0
 
-    def add(self, p: Parsed, disk_bytes: int) -> None:
-        self.files += 1
-        self.complete += p.complete
-        self.disk_bytes += disk_bytes
-        self.logical_bytes += p.file_size
-        self.accesses += p.accesses
-        self.hit += p.hit
-        self.miss += p.miss
-        self.bypass += p.bypass
-        self.last_access = max(self.last_access, p.last_access)
+    def add(self, values: list[int]) -> None:
+        for name, v in zip(FIELDS, values, strict=True):
+            setattr(self, name, max(self.last_access, v) if name == "last_access" else getattr(self, name) + v)
 
 
 @dataclass(frozen=True)
@@ -67,16 +72,179 @@ class Snapshot:
     parsed: int  # cinfo files read in this scan (the rest were unchanged)
 
 
-def summarize(info: cinfo.Cinfo) -> Parsed:
-    return Parsed(
-        info.file_size,
-        info.complete,
-        info.access_count,
-        info.bytes_hit,
-        info.bytes_missed,
-        info.bytes_bypassed,
-        info.last_access,
-    )
+class Unit(NamedTuple):
+    path: str
+    parts: tuple[str, ...]  # namespace path components of path, from the root
+    recursive: bool  # False: only the files directly in path (a directory above the cut)
+
+
+class State(NamedTuple):
+    names: str  # "\0"-joined cinfo paths relative to the unit
+    recs: bytes  # one REC per name
+    sums: dict[str, list[int]]  # prefix -> totals of the records (disk bytes 0)
+
+
+class UnitResult(NamedTuple):
+    state: State | None  # None: the same files, unchanged, as the State handed in
+    totals: dict[str, list[int]]  # prefix -> values in FIELDS order
+    parsed: int
+    errors: int
+
+
+def _record(st: os.stat_result, data: bytes) -> bytes:
+    try:
+        fs, complete, acc, hit, miss, byp, last = cinfo.summary(data)
+    except cinfo.CinfoError:
+        return REC.pack(st.st_mtime_ns, st.st_size, 0, BAD, 0, 0, 0, 0, 0)
+    return REC.pack(st.st_mtime_ns, st.st_size, fs, complete, acc, hit, miss, byp, last)
+
+
+def _read(name: str, dir_fd: int, size: int) -> bytes:
+    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+    try:
+        chunks = [os.read(fd, size + 4096)]
+        while len(chunks[-1]) == size + 4096:  # grew since the stat: read it all, as cinfo.read does
+            chunks.append(os.read(fd, 1 << 16))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _sum_records(names: list[str], recs: bytes, parts: tuple[str, ...], depth: int) -> dict[str, list[int]]:
+    sums: dict[str, list[int]] = {}
+    fixed = "/" + "/".join(parts[:depth]) if len(parts) >= depth else None
+    for name, (_, _, fs, flags, acc, hit, miss, byp, last) in zip(names, REC.iter_unpack(recs), strict=True):
+        prefix = fixed or "/" + "/".join([*parts, *name.split("/")[:-1]][:depth])
+        t = sums.get(prefix) or sums.setdefault(prefix, [0] * len(FIELDS))
+        if flags & BAD:
+            t[9] += 1
+            continue
+        t[0] += 1
+        t[1] += flags & COMPLETE
+        t[3] += fs
+        t[4] += acc
+        t[5] += hit
+        t[6] += miss
+        t[7] += byp
+        t[8] = max(t[8], last)
+    return sums
+
+
+def scan_unit(unit: Unit, depth: int, state: State | None) -> UnitResult:
+    """Walk one unit (in a worker process): stat every cinfo file, read the new or changed ones."""
+    old_names = state.names.split("\0") if state and state.names else []
+    old_recs = state.recs if state else b""
+    index = dict(zip(old_names, range(len(old_names)), strict=True))
+    matched: list[int] = []  # old records still valid
+    new_names: list[str] = []
+    new_recs = bytearray()
+    disk: dict[str, int] = {}
+    errors = 0
+    size = REC.size
+    stack = [(unit.path, "", unit.parts)]
+    while stack:
+        path, rel, parts = stack.pop()
+        try:
+            dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            errors += 1
+            continue
+        prefix = "/" + "/".join(parts[:depth])
+        used = 0
+        try:
+            with os.scandir(dir_fd) as it:
+                entries = list(it)
+            for entry in entries:
+                name = entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if unit.recursive:
+                            stack.append((f"{path}/{name}", f"{rel}{name}/", (*parts, name)))
+                        continue
+                    if not name.endswith(SUFFIX):
+                        continue
+                    # Follows symlinks: multi-disk caches link cinfo files into the meta space.
+                    st = os.stat(name, dir_fd=dir_fd)
+                    i = index.get(rel + name)
+                    if i is not None and _MT.unpack_from(old_recs, i * size) == (st.st_mtime_ns, st.st_size):
+                        matched.append(i)
+                    else:
+                        new_recs += _record(st, _read(name, dir_fd, st.st_size))
+                        new_names.append(rel + name)
+                    try:  # noqa: SIM105 (contextlib.suppress costs a context manager per file)
+                        used += os.stat(name[: -len(SUFFIX)], dir_fd=dir_fd).st_blocks * 512
+                    except FileNotFoundError:
+                        pass  # purge removes the data file first
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    errors += 1
+        except OSError:
+            errors += 1
+        finally:
+            os.close(dir_fd)
+        disk[prefix] = disk.get(prefix, 0) + used
+    if state is not None and not new_names and len(matched) == len(old_names):
+        new_state, sums = None, state.sums  # the common rescan: nothing to rebuild
+    else:
+        view = memoryview(old_recs)
+        names = [old_names[i] for i in matched] + new_names
+        recs = b"".join([*(view[i * size : (i + 1) * size] for i in matched), new_recs])
+        sums = _sum_records(names, recs, unit.parts, depth)
+        new_state = State("\0".join(names), recs, sums)
+    totals = {p: list(t) for p, t in sums.items()}
+    for p, used in disk.items():
+        (totals.get(p) or totals.setdefault(p, [0] * len(FIELDS)))[2] += used
+    return UnitResult(new_state, totals, len(new_names), errors)
+
+
+def _serve() -> None:
+    """A worker's loop: pickled scan_unit arguments on stdin, pickled results on stdout."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            args = pickle.load(inp)
+        except EOFError:
+            return  # the exporter closed our stdin, or died
+        pickle.dump(scan_unit(*args), out, pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+
+class _Worker:
+    """A `python -c` child running _serve. Not multiprocessing: fork would copy the exporter's HTTP and UDP
+    threads mid-flight, and spawn/forkserver re-import the program's __main__."""
+
+    def __init__(self) -> None:
+        path = [_PKG_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", f"from {__name__} import _serve; _serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
+            start_new_session=True,  # a ^C to the exporter's process group is for the exporter to handle
+        )
+        assert self.proc.stdin and self.proc.stdout
+        self.inp, self.out = self.proc.stdin, self.proc.stdout
+        self.fd = self.out.fileno()
+
+    def send(self, args: tuple) -> None:
+        pickle.dump(args, self.inp, pickle.HIGHEST_PROTOCOL)
+        self.inp.flush()
+
+    def receive(self) -> UnitResult:
+        return pickle.load(self.out)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.inp.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.out.close()
 
 
 @dataclass
@@ -86,86 +254,122 @@ class CacheScan:
     snapshot: Snapshot | None = None
     scans: int = 0
     errors: int = 0
-    # cinfo path -> (mtime_ns, size, summary or None when bad)
-    _known: dict[str, tuple[int, int, Parsed | None]] = field(default_factory=dict)
+    workers: int = field(default_factory=_workers)
+    _states: dict[Unit, State] = field(default_factory=dict)
+    _pool: list[_Worker] = field(default_factory=list)
 
     def scan(self) -> Snapshot:
         start = time.monotonic()
-        seen: dict[str, tuple[int, int, Parsed | None]] = {}
+        units = self._units()
+        states, self._states = self._states, {}  # units gone since the last scan drop out here
+        # Biggest first (by what the last scan found), so the workers finish together.
+        units.sort(key=lambda u: -len(states[u].recs) if u in states else 0)
         totals: dict[str, Totals] = {}
-        parsed = self._walk(str(self.root), (), seen, totals)
-        self._known = seen  # files gone since the last scan drop out here
+        parsed = 0
+        for unit, old, result in self._run(units, states):
+            state = result.state or old
+            if state is not None and state.names:
+                self._states[unit] = state
+            for prefix, values in result.totals.items():
+                if any(values):
+                    totals.setdefault(prefix, Totals()).add(values)
+            parsed += result.parsed
+            self.errors += result.errors
         self.scans += 1
         self.snapshot = Snapshot(totals, time.time(), time.monotonic() - start, parsed)
         return self.snapshot
 
-    def _walk(
-        self,
-        directory: str,
-        parts: tuple[str, ...],
-        seen: dict[str, tuple[int, int, Parsed | None]],
-        totals: dict[str, Totals],
-    ) -> int:
-        parsed = 0
-        try:
-            entries = list(os.scandir(directory))
-        except FileNotFoundError:
-            return 0
-        except OSError:
-            self.errors += 1
-            return 0
-        for entry in entries:
+    def _run(self, units: list[Unit], states: dict[Unit, State]) -> Iterator[tuple[Unit, State | None, UnitResult]]:
+        if self.workers <= 1 or len(units) <= 1:
+            for unit in units:
+                old = states.pop(unit, None)
+                yield unit, old, scan_unit(unit, self.depth, old)
+            return
+        while len(self._pool) < self.workers:
+            self._pool.append(_Worker())
+        todo = iter(units)
+        busy: dict[int, tuple[_Worker, Unit, State | None]] = {}
+        with selectors.DefaultSelector() as sel:
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    sub = (*parts, entry.name) if len(parts) < self.depth else parts
-                    parsed += self._walk(entry.path, sub, seen, totals)
-                elif entry.name.endswith(SUFFIX):
-                    parsed += self._file(entry, "/" + "/".join(parts), seen, totals)
-            except FileNotFoundError:
-                continue
-            except OSError:
-                self.errors += 1
-        return parsed
+                # One unit in flight per worker: with two, a worker blocked writing a big result while we block
+                # writing its next state would deadlock.
+                for worker in self._pool:
+                    self._send(worker, next(todo, None), states, busy, sel)
+                while busy:
+                    for key, _ in sel.select():
+                        worker, unit, old = busy.pop(key.fd)
+                        sel.unregister(key.fd)
+                        result = worker.receive()
+                        self._send(worker, next(todo, None), states, busy, sel)
+                        yield unit, old, result
+            except (OSError, EOFError, pickle.UnpicklingError) as e:
+                self.close()  # fresh workers next scan
+                raise OSError(f"scan worker failed: {e}") from None
 
-    def _file(
+    def _send(
         self,
-        entry: os.DirEntry,
-        prefix: str,
-        seen: dict[str, tuple[int, int, Parsed | None]],
-        totals: dict[str, Totals],
-    ) -> int:
-        """Account one cinfo file; returns 1 when it had to be read."""
-        st = entry.stat()  # follows symlinks: multi-disk caches link cinfo files into the meta space
-        known = self._known.get(entry.path)
-        read = 0
-        if known is not None and known[:2] == (st.st_mtime_ns, st.st_size):
-            summary = known[2]
-        else:
-            read = 1
-            try:
-                summary = summarize(cinfo.read(entry.path))
-            except cinfo.CinfoError:
-                summary = None
-        try:
-            disk = os.stat(entry.path[: -len(SUFFIX)]).st_blocks * 512
-        except FileNotFoundError:
-            disk = 0  # purge removes the data file first
-        seen[entry.path] = (st.st_mtime_ns, st.st_size, summary)
-        t = totals.setdefault(prefix, Totals())
-        if summary is None:
-            t.bad += 1
-        else:
-            t.add(summary, disk)
-        return read
+        worker: _Worker,
+        unit: Unit | None,
+        states: dict[Unit, State],
+        busy: dict[int, tuple[_Worker, Unit, State | None]],
+        sel: selectors.BaseSelector,
+    ) -> None:
+        if unit is None:
+            return
+        old = states.pop(unit, None)
+        worker.send((unit, self.depth, old))
+        busy[worker.fd] = (worker, unit, old)
+        sel.register(worker.fd, selectors.EVENT_READ)
+
+    def _units(self) -> list[Unit]:
+        """Directories above the cut (their own files) and the subtrees at the cut, which is as deep as it
+        takes to get UNITS_PER_WORKER subtrees per worker, so that the walk spreads over the workers."""
+        units = []
+        frontier: list[tuple[str, tuple[str, ...]]] = [(str(self.root), ())]
+        level = 0
+        while frontier and len(frontier) < UNITS_PER_WORKER * self.workers and level < MAX_CUT:
+            below = []
+            for path, parts in frontier:
+                try:
+                    with os.scandir(path) as it:
+                        entries = list(it)
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    self.errors += 1
+                    continue
+                files = False
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            below.append((entry.path, (*parts, entry.name)))
+                        elif entry.name.endswith(SUFFIX):
+                            files = True
+                    except OSError:
+                        self.errors += 1
+                if files:
+                    units.append(Unit(path, parts, False))
+            frontier = below
+            level += 1
+        units.extend(Unit(path, parts, True) for path, parts in frontier)
+        return units
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, []
+        for worker in pool:
+            worker.close()
 
     def run(self, interval: float, stop: threading.Event) -> None:
         """Scan every interval seconds until stop is set (the exporter's background thread)."""
-        while not stop.is_set():
-            try:
-                self.scan()
-            except OSError:
-                self.errors += 1
-            stop.wait(interval)
+        try:
+            while not stop.is_set():
+                try:
+                    self.scan()
+                except OSError:
+                    self.errors += 1
+                stop.wait(interval)
+        finally:
+            self.close()
 
 
 class CacheScanCollector:

@@ -18,6 +18,20 @@ from cachemgr.stats.collectors import prefix
 KINDS = (("hit", "b_hit"), ("miss", "b_miss"), ("bypass", "b_bypass"))
 
 
+def _label(value: str) -> str:
+    # JSON may carry a lone surrogate ("\ud800"): as a label value it would make every later scrape fail.
+    value.encode()  # UnicodeEncodeError is a ValueError: a bad packet
+    return value
+
+
+def _bytes(value: object) -> int:
+    # XRootD sends long longs; a bigger int would make every later scrape fail (not convertible to float).
+    n = int(value)  # type: ignore[call-overload]
+    if not 0 <= n < 1 << 63:
+        raise ValueError(f"byte count {n} out of range")
+    return n
+
+
 class GstreamCollector:
     def __init__(self, depth: int):
         self.depth = depth
@@ -33,8 +47,9 @@ class GstreamCollector:
             if not lines or not all(isinstance(e, dict) for e in lines):
                 raise ValueError("not JSON objects")
             events = [e for e in lines[1:] if e.get("event") == "file_close"]
-            adds = [(prefix(e["lfn"], self.depth), kind, int(e[key])) for e in events for kind, key in KINDS]
-        except (ValueError, KeyError, TypeError, AttributeError):
+            adds = [(_label(prefix(e["lfn"], self.depth)), kind, _bytes(e[key])) for e in events for kind, key in KINDS]
+        # RecursionError: deeply nested JSON; OverflowError: int() of Infinity, which json accepts.
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError):
             with self._lock:
                 self.packets += 1
                 self.bad_packets += 1

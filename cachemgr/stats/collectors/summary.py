@@ -47,10 +47,26 @@ class Packet:
     values: dict[str, float]
 
 
+# FIELDS split once: Element.find of a plain tag runs in C, a path with "/" goes through Python's ElementPath.
+_PATHS = {name: (path.split("/")[0], path.split("/")[1:]) for name, path in FIELDS.items()}
+
+
 def _number(text: str | None) -> float | None:
+    if text and text.isascii() and text.isdigit():
+        return float(text)  # the usual case, without the regex
     # Lenient: XRootD 5.5.3 writes <hits>0></hits>; take the leading number and ignore the rest.
     m = _NUMBER.match(text or "")
     return float(m[1]) if m else None
+
+
+def _find(el: ET.Element, tags: list[str]) -> ET.Element | None:
+    """el.find("a/b") (the first b under any a) without ElementPath."""
+    if len(tags) == 1:
+        return el.find(tags[0])
+    for child in el:
+        if child.tag == tags[0] and (found := _find(child, tags[1:])) is not None:
+            return found
+    return None
 
 
 def parse(data: bytes) -> Packet:
@@ -62,10 +78,9 @@ def parse(data: bytes) -> Packet:
         raise BadPacket(f"root element {root.tag!r}")
     sections = {s.get("id"): s for s in root.iter("stats")}
     values = {}
-    for name, path in FIELDS.items():
-        section, _, rest = path.partition("/")
+    for name, (section, rest) in _PATHS.items():
         el = sections.get(section)
-        el = el.find(rest) if el is not None else None
+        el = _find(el, rest) if el is not None else None
         value = _number(el.text) if el is not None else None
         if value is not None:
             values[name] = value
