@@ -109,7 +109,7 @@ def cached(tmp_path_factory) -> dict[str, Path]:
 
         # XRootD writes the cinfo when the client detaches: ~30 s after an HTTP range read here (with
         # prefetches in flight), and more than 90 s once on a loaded machine.
-        wait_for(lambda: written("full.bin", 2) and written("empty.bin", 1), 240, "xroot cinfo files")  # slow on a loaded machine
+        wait_for(lambda: written("full.bin", 2) and written("empty.bin", 1), 240, "xroot cinfo files")
         wait_for(lambda: written("partial.bin", 1), 240, "the HTTP client to detach")
         keep = tmp_path_factory.mktemp("cinfo")
         return {p.name: Path(shutil.copy2(p, keep / p.name)) for p in cache.rglob("*.cinfo")}
