@@ -53,3 +53,13 @@ def values(tmp_path: Path):
 def xrootd_installed() -> None:
     for tool in ("xrootd", "cmsd", "xrdcp", "curl"):
         assert shutil.which(tool), f"{tool} is missing: run images/install.sh --test (tests/run.sh does)"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """`cachemgr demo`, running for the tests of one module (see demo_run.py)."""
+    from demo_run import start
+
+    running = start()
+    yield running
+    running.stop()

@@ -14,13 +14,6 @@ from demo_run import Demo, add_origin_file, curl, sha256, start, xrdcp
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
 
-@pytest.fixture(scope="module")
-def demo():
-    running = start()
-    yield running
-    running.stop()
-
-
 def test_fetch_through_cache_by_xroot_and_http(demo: Demo, tmp_path: Path):
     origin_file = add_origin_file(demo, "/data/run1/block.bin", os.urandom(3 * 1024 * 1024 + 17))
     by_xroot, by_http = tmp_path / "x", tmp_path / "h"

@@ -6,17 +6,9 @@ import time
 
 import pytest
 from conftest import cachemgr
-from demo_run import start
 from promserver import prometheus
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
-
-
-@pytest.fixture(scope="module")
-def demo():
-    running = start()
-    yield running
-    running.stop()
 
 
 def wait_for_selftest(url: str) -> None:

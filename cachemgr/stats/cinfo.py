@@ -167,20 +167,29 @@ def _bitvec_size(buffer_size: int, file_size: int) -> int:
     return (n_blocks(file_size, buffer_size) + 7) // 8
 
 
-def _parse_v4(data: bytes) -> Cinfo:
+def _v4_frame(data: bytes) -> tuple[tuple[int, ...], int, int, int]:
+    """Check a v4 file's framing and both CRC32Cs: (Store fields, bitvec start, bitvec bytes, records end)."""
     head = 4 + STORE.size
-    _need(data, head + 4, "store")
-    bs, fs, created, no_cks, acc_cnt, status, n_astat = STORE.unpack_from(data, 4)
-    if crc32c.crc32c(data[4:head]) != _U32.unpack_from(data, head)[0]:
+    if len(data) < head + 4:  # the f-strings only on failure: this runs once per file per scan
+        _need(data, head + 4, "store")
+    store = STORE.unpack_from(data, 4)
+    if crc32c.crc32c(memoryview(data)[4:head]) != _U32.unpack_from(data, head)[0]:
         raise CinfoError("store checksum (crc32c) mismatch")
+    n_astat = store[6]
     if n_astat < 0:
         raise CinfoError(f"bad access record count {n_astat}")
-    nbytes = _bitvec_size(bs, fs)
+    nbytes = _bitvec_size(store[0], store[1])
     body = head + 4
     end = body + nbytes + n_astat * ASTAT.size
-    _need(data, end + 4, f"{nbytes} B of blocks, {n_astat} access records")
-    if crc32c.crc32c(data[body:end]) != _U32.unpack_from(data, end)[0]:
+    if len(data) < end + 4:
+        _need(data, end + 4, f"{nbytes} B of blocks, {n_astat} access records")
+    if crc32c.crc32c(memoryview(data)[body:end]) != _U32.unpack_from(data, end)[0]:
         raise CinfoError("blocks/access records checksum (crc32c) mismatch")
+    return store, body, nbytes, end
+
+
+def _parse_v4(data: bytes) -> Cinfo:
+    (bs, fs, created, no_cks, acc_cnt, status, _), body, nbytes, end = _v4_frame(data)
     accesses = tuple(
         Access(at, dt, ios, dur, mrg, hit, miss, byp)
         for at, dt, ios, dur, mrg, _, hit, miss, byp in ASTAT.iter_unpack(data[body + nbytes : end])
@@ -254,22 +263,7 @@ def summary(data: bytes) -> tuple[int, bool, int, int, int, int, int]:
         info = parse(data)
         return (info.file_size, info.complete, info.access_count, info.bytes_hit, info.bytes_missed,
                 info.bytes_bypassed, info.last_access)  # fmt: skip
-    head = 4 + STORE.size
-    if len(data) < head + 4:
-        _need(data, head + 4, "store")
-    bs, fs, created, _, acc_cnt, _, n_astat = STORE.unpack_from(data, 4)
-    if crc32c.crc32c(data[4:head]) != _U32.unpack_from(data, head)[0]:
-        raise CinfoError("store checksum (crc32c) mismatch")
-    if n_astat < 0:
-        raise CinfoError(f"bad access record count {n_astat}")
-    nbytes = _bitvec_size(bs, fs)
-    body = head + 4
-    end = body + nbytes + n_astat * ASTAT.size
-    if len(data) < end + 4:  # the f-string only on failure: this runs once per file per scan
-        _need(data, end + 4, f"{nbytes} B of blocks, {n_astat} access records")
-    view = memoryview(data)
-    if crc32c.crc32c(view[body:end]) != _U32.unpack_from(data, end)[0]:
-        raise CinfoError("blocks/access records checksum (crc32c) mismatch")
+    (bs, fs, created, _, acc_cnt, _, n_astat), body, nbytes, end = _v4_frame(data)
     nblk = n_blocks(fs, bs)
     full, rest = divmod(nblk, 8)
     # Complete: every real block's bit set (padding bits of the last byte may be anything).
