@@ -91,8 +91,19 @@ def cached(tmp_path_factory) -> dict[str, Path]:
         # Sparse, 30 blocks of 4 MiB: more than pfc.prefetch (20) fetches, so a range read leaves it partial.
         with open(big, "r+b") as f:
             f.truncate(30 * BLOCK)
+
+        def written(name: str) -> bool:
+            """A finished access is on disk. How many records XRootD has written by then varies (it writes
+            them when a reader detaches, which it defers); the comparison below reads the same copy either way."""
+            try:
+                info = cinfo.read(cache / f"t/{name}.cinfo")
+            except (OSError, cinfo.CinfoError):
+                return False
+            return bool(info.accesses) and all(a.detach for a in info.accesses)
+
         for name in ("full.bin", "full.bin", "empty.bin"):
             assert xrdcp(f"{demo.env['CACHE_XROOT']}//t/{name}", out / name).returncode == 0
+        wait_for(lambda: written("full.bin") and written("empty.bin"), 240, "xroot cinfo files")
         ranged = subprocess.run(
             ["curl", "-sS", "--max-time", "30", "-r", f"{25 * BLOCK}-{25 * BLOCK + 99}", "-o", str(out / "r"), "-w",
              "%{http_code}", f"{demo.env['CACHE_HTTP']}/t/partial.bin"],
@@ -100,17 +111,9 @@ def cached(tmp_path_factory) -> dict[str, Path]:
         )  # fmt: skip
         assert ranged.stdout == "206", ranged.stderr
 
-        def written(name: str, records: int) -> bool:
-            try:
-                info = cinfo.read(cache / f"t/{name}.cinfo")
-            except (OSError, cinfo.CinfoError):
-                return False
-            return len(info.accesses) == records and all(a.detach for a in info.accesses)
-
         # XRootD writes the cinfo when the client detaches: ~30 s after an HTTP range read here (with
         # prefetches in flight), and more than 90 s once on a loaded machine.
-        wait_for(lambda: written("full.bin", 2) and written("empty.bin", 1), 240, "xroot cinfo files")
-        wait_for(lambda: written("partial.bin", 1), 240, "the HTTP client to detach")
+        wait_for(lambda: written("partial.bin"), 240, "the HTTP client to detach")
         keep = tmp_path_factory.mktemp("cinfo")
         return {p.name: Path(shutil.copy2(p, keep / p.name)) for p in cache.rglob("*.cinfo")}
     finally:
@@ -121,10 +124,11 @@ def test_real_cache_files_match_xrdpfc_print(cached: dict[str, Path]):
     mine = assert_same_as_xrdpfc_print(list(cached.values()))
     full, empty, partial = (mine[str(cached[f"{n}.bin.cinfo"])] for n in ("full", "empty", "partial"))
     assert (
-        full["state_complete"] == "complete" and full["n_acc_total"] == 2 and full["file_size"] == 3 * 1024 * 1024 + 17
+        full["state_complete"] == "complete" and full["n_acc_total"] >= 1 and full["file_size"] == 3 * 1024 * 1024 + 17
     )
     assert empty["file_size"] == 0 and empty["n_blocks"] == 1
-    assert partial["state_complete"] == "incomplete" and 0 < partial["state_percentage"] < 100
+    # PFC may prefetch the rest before the reader detaches: either state must agree with its percentage.
+    assert (partial["state_complete"] == "incomplete") == (0 < partial["state_percentage"] < 100)
     assert partial["block_array"][25] == 1, "the block the range read must be cached"
 
 
