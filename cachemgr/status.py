@@ -75,11 +75,16 @@ def _by(samples: list[Sample], name: str, key: str) -> dict[str, float]:
     return {s.labels.get(key, ""): s.value for s in samples if s.name == name}
 
 
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
 def tables(node: str, samples: list[Sample], now: float) -> list[Table]:
     out = []
-    programs = Table(title=f"{node}: programs", title_justify="left")
-    for column in ("program", "state", "uptime", "restarts", "memory"):
-        programs.add_column(column)
+    programs = _table(f"{node}: programs", "program", "state", "uptime", "restarts", "memory")
     up = _by(samples, "cachemgr_process_up", "program")
     started = _by(samples, "cachemgr_process_start_time_seconds", "program")
     restarts = _by(samples, "cachemgr_process_restarts_total", "program")
@@ -94,9 +99,7 @@ def tables(node: str, samples: list[Sample], now: float) -> list[Table]:
         )
     out.append(programs)
 
-    creds = Table(title=f"{node}: credentials", title_justify="left")
-    for column in ("what", "expires in"):
-        creds.add_column(column)
+    creds = _table(f"{node}: credentials", "what", "expires in")
     for s in samples:
         if s.name == "cachemgr_certificate_not_after_timestamp_seconds":
             left = s.value - now
@@ -110,9 +113,7 @@ def tables(node: str, samples: list[Sample], now: float) -> list[Table]:
             creds.add_row(f"CRL {s.labels.get('file')}", ("[green]" if left > 0 else "[red]STALE ") + _ago(left))
     out.append(creds)
 
-    tasks = Table(title=f"{node}: scheduled tasks", title_justify="left")
-    for column in ("task", "last success", "last failure", "failures in a row"):
-        tasks.add_column(column)
+    tasks = _table(f"{node}: scheduled tasks", "task", "last success", "last failure", "failures in a row")
     success = _by(samples, "cachemgr_task_last_success_timestamp_seconds", "task")
     failure = _by(samples, "cachemgr_task_last_failure_timestamp_seconds", "task")
     streak = _by(samples, "cachemgr_task_consecutive_failures", "task")
@@ -125,9 +126,7 @@ def tables(node: str, samples: list[Sample], now: float) -> list[Table]:
         )
     out.append(tasks)
 
-    disks = Table(title=f"{node}: disks and cache", title_justify="left")
-    for column in ("path", "bytes used", "inodes used"):
-        disks.add_column(column)
+    disks = _table(f"{node}: disks and cache", "path", "bytes used", "inodes used")
     size = _by(samples, "cachemgr_filesystem_size_bytes", "path")
     avail = _by(samples, "cachemgr_filesystem_avail_bytes", "path")
     files = _by(samples, "cachemgr_filesystem_files", "path")
