@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from cachemgr.stats import synth
+from cachemgr.stats import cinfo, synth
 from cachemgr.stats.collectors.cache_scan import CacheScan
 from cachemgr.stats.exporter import Exporter, Options
 
@@ -43,7 +43,7 @@ def _generate_top(root: str, top: int, files: int, seed: int) -> None:
         info = synth.random_cinfo(rng, 1_700_000_000)
         path = os.path.join(d, f"f{i}.root")
         with open(path + ".cinfo", "wb") as f:
-            f.write(synth.encode(info))
+            f.write(cinfo.encode(info))
         with open(path, "wb") as f:
             os.ftruncate(f.fileno(), info.file_size)  # sparse: tar -S and st_blocks see holes
 

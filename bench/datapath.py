@@ -35,11 +35,10 @@ from typing import Any
 import yaml
 
 from cachemgr import sandbox
-from cachemgr.render.engine import environment
 from cachemgr.values.load import ValuesError
 from cachemgr.values.resolve import load_nodes
 from cachemgr.values.types import format_size, parse_size
-from cachemgr.xrootd import process
+from cachemgr.xrootd import origin, process
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = "local"
@@ -80,34 +79,24 @@ class Bench:
         self.extra = {"auth.enabled": False, **extra}
         self.path = f"/datapath/blob-{format_size(size)}.bin"
         self.timeout = 60 + size / 20e6  # generous: even 20 MB/s finishes
-        self.origin: process.Daemon | None = None
-        self.origin_port = 0
+        self.origin: origin.Origin | None = None
         self.box: sandbox.Sandbox | None = None
 
     def start_origin(self) -> None:
-        """The demo's origin template, serving one file of random bytes (nothing for the disks to compress)."""
-        base, user = self.root / "origin", sandbox.run_user()
-        data, run = base / "data", base / "run"
-        blob = data / self.path.lstrip("/")
+        """The demo's origin, serving one file of random bytes (nothing for the disks to compress)."""
+        base = self.root / "origin"
+        self.root.chmod(0o755)  # xrootd runs as its own user: it must reach base
+        blob = base / "data" / self.path.lstrip("/")
         blob.parent.mkdir(parents=True)
-        run.mkdir()
         with open(blob, "wb") as f:
             for done in range(0, self.size, 16 << 20):
                 f.write(os.urandom(min(16 << 20, self.size - done)))
-        self.origin_port = process.free_port()
-        config = base / "origin.cfg"
-        template = environment().get_template("demo-origin.cfg.j2")
-        config.write_text(template.render(data=data, run=run, port=self.origin_port))
-        if process.is_root():  # xrootd runs as `user`: it must reach and write its dirs
-            self.root.chmod(0o755)
-            for path in [base, *base.rglob("*")]:
-                shutil.chown(path, user, user)
-        self.origin = process.start("xrootd", ORIGIN_NAME, config, base / "origin.log", run, user=user)
+        self.origin = origin.start(base, sandbox.run_user(), name=ORIGIN_NAME)
 
     def start_cache(self, n: int) -> None:
         """A fresh sandbox per round: new dirs, so the miss really goes to the origin."""
         self.box = sandbox.create(
-            REPO / "k8s", NODE, self.root / f"cache{n}", origin=f"127.0.0.1:{self.origin_port}", extra=self.extra
+            REPO / "k8s", NODE, self.root / f"cache{n}", origin=self.origin.address, extra=self.extra
         )
         self.box.start_daemons(isolate=False)
 
@@ -127,8 +116,8 @@ class Bench:
 
     def read(self, port: int) -> float:
         """MB/s of one `xrdcp -f` of the file to /dev/null."""
-        for daemon in [self.origin, *(self.box.daemons if self.box else [])]:
-            if daemon is not None and daemon.proc.poll() is not None:
+        for daemon in [self.origin.daemon, *(self.box.daemons if self.box else [])]:
+            if daemon.proc.poll() is not None:
                 raise RuntimeError(f"{daemon.name} died (rc {daemon.proc.returncode}):\n{daemon.log_tail()}")
         cmd = ["xrdcp", "-f", "-s", f"root://127.0.0.1:{port}/{self.path}", "/dev/null"]
         t0 = time.perf_counter()
@@ -139,7 +128,7 @@ class Bench:
         return self.size / 1e6 / elapsed
 
     def direct(self) -> float:
-        return self.read(self.origin_port)
+        return self.read(self.origin.port)
 
     def wait_cached(self, limit: float = 60) -> None:
         """Until the cache has the whole file on disk: its writes may lag the client's close."""

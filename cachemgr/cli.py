@@ -129,7 +129,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cachemgr import demo
 
-    return demo.run(args.values, args.node)
+    return demo.run(args.values, args.node, args.auth)
 
 
 def cmd_cinfo(args: argparse.Namespace) -> int:
@@ -270,6 +270,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="run an origin and the example cache on 127.0.0.1 until interrupted")
     s.add_argument("--values", type=Path, default=EXAMPLE_SITE, help="values dir (default: the bundled example)")
     s.add_argument("--node", default="local")
+    s.add_argument(
+        "--auth", action="store_true", help="also the authenticated instance, a protected origin and a test CA"
+    )
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("cinfo", help="print XRootD cache .cinfo files (versions 2-4); exit 1 if one is bad")

@@ -1,4 +1,9 @@
-"""`cachemgr demo`: a real origin and the example `local` node's cache, on 127.0.0.1, until a signal."""
+"""`cachemgr demo`: a real origin and the example `local` node's cache, on 127.0.0.1, until a signal.
+
+With --auth also the node's authenticated instance, in front of a second, GSI-protected origin that only the
+cache's host DN may read; a throw-away CA signs the host and one reader whose DN the node's values map to the
+protected namespace. The cache's xrd cert, proxy and grid-mapfile are made by its own start-up tasks.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import tempfile
 from pathlib import Path
 
 from cachemgr import sandbox
-from cachemgr.render.engine import environment
-from cachemgr.xrootd import process
+from cachemgr.credentials import throwaway
+from cachemgr.credentials.x509 import key_pem, load_cert
+from cachemgr.xrootd import origin, process
 
 SAMPLE = "/sample/hello.txt"
 MISS_PATH = "/sample/random-1m.bin"  # what the self-test fetches through the cache to prove misses work
@@ -35,23 +41,47 @@ def _wait_for_signal() -> None:
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 
-def run(values_dir: Path, node: str = "local") -> int:
+def _reader(box: sandbox.Sandbox, root: Path) -> dict[str, str]:
+    """The CA (its key too: sign more readers with it) and a reader the node's values map to PROTECTED."""
+    assert box.ca is not None
+    cadir = Path(box.values["auth.cadir"])
+    ca_key = root / "ca" / "ca-key.pem"
+    ca_key.parent.mkdir()
+    ca_key.touch(mode=0o600)
+    ca_key.write_bytes(key_pem(box.ca.key))
+    (dn,) = box.values["namespaces.protected"][0].dns[:1]
+    reader = throwaway.write_reader(throwaway.issue(box.ca, dn, host=False), root / "reader", "reader")
+    return {
+        "AUTH_XROOT": f"root://localhost:{box.values['ports.auth']}",
+        "AUTH_HTTPS": f"https://localhost:{box.values['ports.auth']}",
+        "CA_DIR": str(cadir),
+        "CA_CERT": str(next(cadir.glob("*.0"))),
+        "CA_KEY": str(ca_key),
+        "USER_CERT": str(reader.cert),
+        "USER_KEY": str(reader.key),
+        "USER_PROXY": str(reader.proxy),
+    }
+
+
+def run(values_dir: Path, node: str = "local", auth: bool = False) -> int:
     if not shutil.which("xrootd"):
         print("cachemgr demo: xrootd is not installed; run images/install.sh first", file=sys.stderr)
         return 1
     root = Path(tempfile.mkdtemp(prefix="cachemgr-demo-"))
-    origin: process.Daemon | None = None
+    root.chmod(0o755)  # xrootd runs as its own user
+    origins: list[origin.Origin] = []
     supervisor: subprocess.Popen | None = None
     box: sandbox.Sandbox | None = None
     try:
-        origin_port = process.free_port()
+        public_port, protected_port = process.free_port(), process.free_port()
         box = sandbox.create(
             values_dir,
             node,
             root / "cache",
-            origin=f"127.0.0.1:{origin_port}",
+            origin=f"127.0.0.1:{public_port}",
             extra={
-                "auth.enabled": False,
+                "auth.enabled": auth,
+                "origin.auth": origin.address(protected_port, protected=True) if auth else None,
                 "k8s.drain": "5s",
                 "exporter.address": "127.0.0.1",
                 "exporter.scan_interval": "10s",
@@ -60,40 +90,32 @@ def run(values_dir: Path, node: str = "local") -> int:
                 "selftest.interval": "15s",
             },
         )
-        protected = [ns.path for ns in box.values["namespaces.protected"]]
-        data = root / "origin" / "data"
-        _origin_files(data, protected[0] if protected else "/protected")
-        (root / "origin" / "run").mkdir()
-        config = root / "origin" / "origin.cfg"
-        config.write_text(
-            environment()
-            .get_template("demo-origin.cfg.j2")
-            .render(data=data, run=root / "origin" / "run", port=origin_port)
-        )
-        if process.is_root():
-            shutil.chown(root, box.values["xrootd.user"], box.values["xrootd.user"])
-            for path in (root / "origin").rglob("*"):
-                shutil.chown(path, box.values["xrootd.user"], box.values["xrootd.user"])
-        origin = process.start(
-            "xrootd",
-            "origin",
-            config,
-            root / "origin" / "origin.log",
-            root / "origin" / "run",
-            user=box.values["xrootd.user"],
-        )
-        supervisor = box.supervise(sys.stderr)  # the container's entrypoint, as in the image
-        process.wait_ready(box.log("xrootd", "noauth"), "noauth", supervisor, timeout=30)
         v = box.values
+        protected = [ns.path for ns in v["namespaces.protected"]]
+        if auth and not (protected and v["namespaces.protected"][0].dns):
+            print(f"cachemgr demo --auth: node {node} has no protected namespace with dns to demo", file=sys.stderr)
+            return 1
+        origins.append(origin.start(root / "origin", v["xrootd.user"], public_port))
+        _origin_files(origins[0].data, protected[0] if protected else "/protected")
+        if auth:
+            assert box.ca is not None
+            host_dn = throwaway.oneline(load_cert(Path(v["auth.hostcert"])).subject)
+            guard = origin.Protection(box.ca, Path(v["auth.cadir"]), {host_dn: "cache"})
+            origins.append(origin.start(root / "protected-origin", v["xrootd.user"], protected_port, guard))
+            _origin_files(origins[1].data, protected[0])
+        supervisor = box.supervise(sys.stderr)  # the container's entrypoint, as in the image
+        for inst in box.instances:
+            process.wait_ready(box.log("xrootd", inst.name), inst.name, supervisor, timeout=30)
         lines = {
-            "ORIGIN_XROOT": f"root://127.0.0.1:{origin_port}",
-            "ORIGIN_DIR": str(data),
+            "ORIGIN_XROOT": f"root://127.0.0.1:{public_port}",
+            "ORIGIN_DIR": str(origins[0].data),
             "CACHE_XROOT": f"root://127.0.0.1:{v['ports.xroot']}",
             "CACHE_HTTP": f"http://127.0.0.1:{v['ports.http']}",
             "CACHE_DIR": v["cache.root"],
             "SAMPLE": SAMPLE,
             "PROTECTED": protected[0] if protected else "",
             "METRICS": f"http://127.0.0.1:{v['ports.metrics']}/metrics",
+            **(_reader(box, root) if auth else {}),
         }
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)
@@ -110,8 +132,8 @@ def run(values_dir: Path, node: str = "local") -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(supervisor.pid, signal.SIGKILL)
                 supervisor.wait()
-        if origin is not None:
-            origin.stop(timeout=1)
+        for up in origins:
+            up.daemon.stop(timeout=1)
         if box is not None:
             sandbox.remove(box)
         shutil.rmtree(root, ignore_errors=True)

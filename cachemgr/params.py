@@ -135,6 +135,14 @@ PARAMS: tuple[Param, ...] = (
         "A file on the origin the self-test fetches through the cache (and then evicts) to prove misses work; "
         "unset: the miss check is skipped.",
     ),
+    P(
+        "selftest.auth_miss_path",
+        "text?",
+        None,
+        "A file on the authenticated instance's origin (origin.auth) the self-test fetches through that instance, "
+        "anonymously over HTTP (so not under a protected namespace), and evicts: it proves the cache still gets "
+        "in with its proxy or host cert. Unset: selftest.miss_path.",
+    ),
     P("selftest.timeout", "duration", "30s", "Time each self-test fetch may take.", "seconds"),
     # Exporter
     P("exporter.address", "word", "0.0.0.0", "Address the exporter listens on (the pod uses the host network)."),
@@ -228,7 +236,8 @@ PARAMS: tuple[Param, ...] = (
         "text?",
         None,
         "Where the gridmap task gets DNs: `ldap://` or `ldaps://host`, `cvmfs+http://host/cvmfs/repo` (a CVMFS "
-        "catalog's voms_authz), or an `http(s)://` or `file://` grid-mapfile. Unset: no gridmap task.",
+        "catalog's voms_authz), or an `http(s)://` or `file://` grid-mapfile. Unset: the grid-mapfile is the "
+        "namespaces' own DNs.",
     ),
     P("gridmap.account", "account", "ligo", "Account the DNs of an LDAP or CVMFS source map to."),
     P("gridmap.ldap_base", "text", "ou=people,dc=ligo,dc=org", "LDAP search base (one level)."),

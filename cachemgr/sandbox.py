@@ -18,6 +18,8 @@ from typing import IO, Any
 
 from cachemgr.credentials import throwaway
 from cachemgr.render.engine import Instance, RenderedNode, instances, render_node
+from cachemgr.scheduler import crontab
+from cachemgr.scheduler.runner import task_command
 from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.values.rules import PORTS
 from cachemgr.xrootd import process
@@ -70,6 +72,14 @@ class Sandbox:
             start_new_session=True,
         )
 
+    def run_tasks(self, *names: str) -> None:
+        """Run these at-start tasks of the rendered crontab, as `cachemgr supervise` would."""
+        for entry in crontab.load(self.config_dir / "cachemgr.crontab"):
+            if entry.at_start and entry.task in names:
+                result = subprocess.run(task_command(entry), capture_output=True, text=True, timeout=entry.timeout)
+                if result.returncode:
+                    raise process.StartError(f"task {entry.task} failed: {(result.stdout + result.stderr).strip()}")
+
     def stop(self) -> None:
         for daemon in reversed(self.daemons):
             daemon.stop()
@@ -105,6 +115,7 @@ def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str,
             "auth.cadir": str(gs / "certificates"),
             "auth.gridmap": str(gs / "grid-mapfile"),
             "auth.proxy": str(root / "run" / "x509up"),
+            "gridmap.source": None,  # no LDAP or CVMFS here: the grid-mapfile is the node's own DNs
             "xrootd.user": run_user(v["xrootd.user"]),
         }
     )
@@ -134,21 +145,18 @@ def create(
     for key, text in rendered.configmap.items():
         (box.config_dir / key).write_text(text)
     user = pwd.getpwnam(v["xrootd.user"])
-    if v["auth.enabled"]:
+    if v["auth.enabled"]:  # what the pod gets mounted: the CA dir and the host cert Secret
         ca = throwaway.make_ca()
         throwaway.install_ca(ca, Path(v["auth.cadir"]))
-        host = throwaway.issue(ca, "localhost", host=True)
-        host.write(Path(v["auth.hostcert"]), Path(v["auth.hostkey"]))
-        xrd = Path(v["auth.xrd_dir"])
-        host.write(xrd / "xrdcert.pem", xrd / "xrdkey.pem", user.pw_uid, user.pw_gid)
-        # The node's own DNs, as the gridmap task would merge them in: the values' readers can log in.
-        Path(v["auth.gridmap"]).write_text(rendered.configmap.get("grid-mapfile.local", ""))
+        throwaway.issue(ca, "localhost", host=True).write(Path(v["auth.hostcert"]), Path(v["auth.hostkey"]))
         box.ca = ca
     if process.is_root():
         root.chmod(0o755)
         for path in [root, *root.rglob("*")]:
             if path != Path(v["auth.hostkey"]):
                 os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+    if v["auth.enabled"]:  # what the pod's start makes of them (fetch-crl aside: there is no CRL to fetch here)
+        box.run_tasks("fix-certs", "refresh-proxy", "gridmap")
     return box
 
 

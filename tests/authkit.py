@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -13,71 +12,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cachemgr.credentials import throwaway
-from cachemgr.credentials.throwaway import Issued
-from cachemgr.credentials.x509 import key_usage, make_proxy
+from cachemgr.credentials.throwaway import Reader
 
 # Every client gets at most this long: xrdcp retries a dead port for about 2 minutes.
 CLIENT_TIMEOUT = 30
-
-_DN_OIDS = {
-    "DC": NameOID.DOMAIN_COMPONENT,
-    "C": NameOID.COUNTRY_NAME,
-    "O": NameOID.ORGANIZATION_NAME,
-    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
-    "CN": NameOID.COMMON_NAME,
-}
-
-
-def name(dn: str) -> x509.Name:
-    """An OpenSSL one-line DN as grid-mapfiles write it ("/DC=org/.../CN=Someone") as an x509.Name."""
-    parts = [part.split("=", 1) for part in dn.strip("/").split("/")]
-    return x509.Name([x509.NameAttribute(_DN_OIDS[key], value) for key, value in parts])
-
-
-def user_cert(ca: Issued, dn: str) -> Issued:
-    """A user (client) certificate with exactly this DN, signed by ca."""
-    key = throwaway._key()
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name(dn))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(key_usage("digital_signature", "key_encipherment"), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
-    return Issued(cert, key)
-
-
-@dataclass(frozen=True)
-class Reader:
-    """A user's cert, key and SHA-256 RFC 3820 proxy on disk."""
-
-    cert: Path
-    key: Path
-    proxy: Path
-
-
-def write_reader(issued: Issued, directory: Path, stem: str) -> Reader:
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key, proxy = directory / f"{stem}-cert.pem", directory / f"{stem}-key.pem", directory / f"{stem}-proxy.pem"
-    issued.write(cert, key)
-    proxy.touch(mode=0o600)  # GSI refuses a proxy others can read
-    proxy.write_bytes(make_proxy(issued.cert, issued.key, dt.timedelta(hours=12)))
-    return Reader(cert, key, proxy)
 
 
 def xrdcp(url: str, cadir: Path, reader: Reader, proxy: bool = True) -> subprocess.CompletedProcess:

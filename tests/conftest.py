@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from cachemgr import sandbox
+from cachemgr.xrootd import origin
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "k8s"
@@ -63,3 +69,33 @@ def demo():
     running = start()
     yield running
     running.stop()
+
+
+@contextlib.contextmanager
+def serving(
+    files: dict[str, bytes], protect: origin.Protection | None = None, port: int | None = None
+) -> Iterator[origin.Origin]:
+    """A real xrootd origin serving files (path -> content), stopped and removed afterwards."""
+    # Not under pytest's tmp dir: that is mode 0700 and xrootd runs as its own user.
+    root = Path(tempfile.mkdtemp(prefix="cachemgr-test-origin-"))
+    try:
+        up = origin.start(root, sandbox.run_user(), port, protect)
+        try:
+            for name, content in files.items():
+                (up.data / name.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+                (up.data / name.lstrip("/")).write_bytes(content)
+            yield up
+        finally:
+            up.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pods() -> Iterator[list]:
+    """Pods (tests/pod.py) a test starts: stopped and removed afterwards."""
+    started: list = []
+    yield started
+    for pod in started:
+        pod.stop()
+        sandbox.remove(pod.box)

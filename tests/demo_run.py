@@ -16,6 +16,7 @@ from pathlib import Path
 from conftest import REPO
 
 KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED", "METRICS")
+AUTH_KEYS = ("AUTH_XROOT", "AUTH_HTTPS", "CA_DIR", "CA_CERT", "CA_KEY", "USER_CERT", "USER_KEY", "USER_PROXY")
 
 
 @dataclass
@@ -44,9 +45,11 @@ class Demo:
         return [line for line in out.splitlines() if str(self.root) in line]
 
 
-def start(timeout: float = 60) -> Demo:
+def start(*flags: str, timeout: float = 60) -> Demo:
+    """`cachemgr demo [flags]`, once it has printed every line (--auth: the AUTH_KEYS too)."""
+    keys = KEYS + (AUTH_KEYS if "--auth" in flags else ())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cachemgr", "demo"],
+        [sys.executable, "-m", "cachemgr", "demo", *flags],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -57,10 +60,10 @@ def start(timeout: float = 60) -> Demo:
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
     env: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    while set(KEYS) - set(env):
+    while set(keys) - set(env):
         if time.monotonic() > deadline or proc.poll() is not None:
             os.killpg(proc.pid, signal.SIGTERM)
-            raise AssertionError(f"demo did not print {sorted(set(KEYS) - set(env))} (exit {proc.poll()})")
+            raise AssertionError(f"demo did not print {sorted(set(keys) - set(env))} (exit {proc.poll()})")
         try:
             key, sep, value = lines.get(timeout=0.5).strip().partition("=")
         except queue.Empty:

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from authkit import Reader, TokenIssuer, curl, prefill_keycache, user_cert, write_reader, xrdcp
-from conftest import EXAMPLE
-from test_runtime import origin
+from authkit import TokenIssuer, curl, prefill_keycache, xrdcp
+from conftest import EXAMPLE, serving
 
 from cachemgr import sandbox
 from cachemgr.credentials import throwaway
+from cachemgr.credentials.throwaway import Reader, write_reader
 from cachemgr.values.resolve import load_nodes
+from cachemgr.xrootd.origin import Origin
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -62,7 +63,11 @@ class AuthNode:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthNode]:
-    up = origin(tmp_path_factory.mktemp("origin"), FILES)
+    with serving(FILES) as up:
+        yield from _node(up, tmp_path_factory)
+
+
+def _node(up: Origin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthNode]:
     (base,) = load_nodes(EXAMPLE, ["local"])
     # The node's protected namespace as its values have it, plus a token issuer for it.
     protected = [
@@ -75,18 +80,20 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthNode]:
         EXAMPLE,
         "local",
         root,
-        origin=f"127.0.0.1:{up.port}",
-        extra={"gridmap.source": None, "namespaces.protected": protected},
+        origin=up.address,
+        extra={"namespaces.protected": protected},
     )
     saved = os.environ.get("XDG_CACHE_HOME")
     try:
         assert box.ca is not None
         clients = tmp_path_factory.mktemp("clients")
         (dn,) = base["namespaces.protected"][0].dns
-        mapped = write_reader(user_cert(box.ca, dn), clients, "mapped")
-        unmapped = write_reader(user_cert(box.ca, "/DC=org/DC=example/O=Nobody/CN=Not Mapped"), clients, "unmapped")
+        mapped = write_reader(throwaway.issue(box.ca, dn, host=False), clients, "mapped")
+        unmapped = write_reader(
+            throwaway.issue(box.ca, "/DC=org/DC=example/O=Nobody/CN=Not Mapped", host=False), clients, "unmapped"
+        )
         # The mapped reader's very DN, from a CA the cache does not trust: the grid-mapfile must not help it.
-        stranger = write_reader(user_cert(throwaway.make_ca("unknown CA"), dn), clients, "stranger")
+        stranger = write_reader(throwaway.issue(throwaway.make_ca("unknown CA"), dn, host=False), clients, "stranger")
         issuer = TokenIssuer(ISSUER)
         unknown = TokenIssuer("https://unknown.example.org")
         # scitokens-cpp reads $XDG_CACHE_HOME, else the xrootd user's passwd home (shared, and HOME is /root
@@ -102,7 +109,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthNode]:
         else:
             os.environ["XDG_CACHE_HOME"] = saved
         sandbox.remove(box)
-        up.stop()
 
 
 def subject_hash(cert: Path) -> str:

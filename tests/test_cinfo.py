@@ -242,7 +242,7 @@ def test_fuzz_mutated_files_only_raise_cinfo_error(seed: int, edits: list[tuple[
     data = bytearray(
         rng.choice(
             [
-                synth.encode(synth.random_cinfo(rng, 1_700_000_000, max_size=1 << 26)),
+                cinfo.encode(synth.random_cinfo(rng, 1_700_000_000, max_size=1 << 26)),
                 old_cinfo(3, [1, 0, 1], V3_RECORDS),
                 old_cinfo(2, [1, 1], V2_RECORDS),
             ]

@@ -7,87 +7,19 @@ import http.client
 import json
 import os
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, cachemgr
+from conftest import cachemgr, serving
+from pod import Pod
 
-from cachemgr import sandbox
-from cachemgr.runtime import supervisor_rpc, xroot
+from cachemgr.runtime import xroot
 from cachemgr.xrootd import process
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
-
-QUIET = {
-    "gridmap.source": None,
-    "k8s.drain": "3s",
-    "selftest.interval": "5s",
-    "selftest.timeout": "5s",
-    "origin.timeout": "5s",
-}
-
-
-class Pod:
-    """A node's rendered cache run by `cachemgr supervise`, as the image runs it."""
-
-    def __init__(self, tmp_path: Path, extra: dict, origin: str | None = None, node: str = "local"):
-        # Not under tmp_path: pytest makes it root-only, and xrootd runs as the xrootd user.
-        root = Path(tempfile.mkdtemp(prefix="cachemgr-test-pod-"))
-        self.box = sandbox.create(EXAMPLE, node, root, origin=origin, extra={**QUIET, **extra})
-        self.v = self.box.values
-        self.run = Path(self.v["paths.run"])
-        self.out = tmp_path / "supervise.out"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.out, "w") as out:
-            self.proc = self.box.supervise(out)
-
-    def wait_live(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while cachemgr("health", "--live", "--config", str(self.box.config_dir)).returncode != 0:
-            assert self.proc.poll() is None, self.out.read_text()
-            assert time.monotonic() < deadline, self.out.read_text()
-            time.sleep(0.5)
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.v['ports.metrics']}/metrics"
-        deadline = time.monotonic() + 30
-        while True:  # the exporter may still be starting
-            try:
-                with urllib.request.urlopen(url, timeout=10) as response:
-                    return response.read().decode()
-            except OSError:
-                assert time.monotonic() < deadline, "no exporter"
-                time.sleep(0.5)
-
-    def programs(self) -> dict[str, dict]:
-        return supervisor_rpc.programs(self.run)
-
-    def stop(self) -> float:
-        start = time.monotonic()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)
-        return time.monotonic() - start
-
-    def leftovers(self) -> list[str]:
-        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        return [line for line in ps.splitlines() if str(self.box.root) in line]
-
-
-@pytest.fixture
-def pods():
-    started: list[Pod] = []
-    yield started
-    for pod in started:
-        pod.stop()
-        sandbox.remove(pod.box)
 
 
 def test_refuses_to_start_without_the_disk_sentinel(tmp_path, pods):
@@ -146,27 +78,6 @@ def test_sigterm_stops_everything_within_the_grace_period(tmp_path, pods):
     assert "[supervise] supervisord exited" in pod.out.read_text()
 
 
-def origin(tmp_path: Path, files: dict[str, bytes]) -> process.Daemon:
-    from cachemgr.render.engine import environment
-
-    tmp_path = Path(tempfile.mkdtemp(prefix="cachemgr-test-origin-"))
-    tmp_path.chmod(0o755)
-    data, run = tmp_path / "origin" / "data", tmp_path / "origin" / "run"
-    run.mkdir(parents=True)
-    for name, content in files.items():
-        (data / name.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-        (data / name.lstrip("/")).write_bytes(content)
-    port = process.free_port()
-    config = tmp_path / "origin" / "origin.cfg"
-    config.write_text(environment().get_template("demo-origin.cfg.j2").render(data=data, run=run, port=port))
-    user = sandbox.run_user()
-    if os.geteuid() == 0:
-        subprocess.run(["chown", "-R", user, str(tmp_path / "origin")], check=True)
-    daemon = process.start("xrootd", "origin", config, tmp_path / "origin" / "log", run, user=user)
-    daemon.port = port  # type: ignore[attr-defined]
-    return daemon
-
-
 def test_origin_down_fails_the_miss_check_not_the_hit_check(tmp_path, pods):
     dead = f"127.0.0.1:{process.free_port()}"  # nothing listens there
     pod = Pod(tmp_path, {"auth.enabled": False, "selftest.miss_path": "/data/file.bin"}, origin=dead)
@@ -178,22 +89,19 @@ def test_origin_down_fails_the_miss_check_not_the_hit_check(tmp_path, pods):
     checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
     assert checks["hit_xroot"]["ok"] and checks["hit_http"]["ok"] and checks["disk"]["ok"]
     assert checks["miss"]["ok"] is False
-    ready = cachemgr("health", "--ready", "--config", str(pod.box.config_dir))
+    ready = pod.health("--ready")
     assert ready.returncode == 1 and "self-test miss" in ready.stdout
-    assert cachemgr("health", "--live", "--config", str(pod.box.config_dir)).returncode == 0
+    assert pod.health("--live").returncode == 0
 
 
 def test_self_test_passes_and_the_pod_is_ready_with_a_live_origin(tmp_path, pods):
-    up = origin(tmp_path, {"/data/file.bin": os.urandom(1 << 20)})
-    try:
-        pod = Pod(
-            tmp_path, {"auth.enabled": False, "selftest.miss_path": "/data/file.bin"}, origin=f"127.0.0.1:{up.port}"
-        )
+    with serving({"/data/file.bin": os.urandom(1 << 20)}) as up:
+        pod = Pod(tmp_path, {"auth.enabled": False, "selftest.miss_path": "/data/file.bin"}, origin=up.address)
         pods.append(pod)
         pod.start()
         pod.wait_live()
         deadline = time.monotonic() + 30
-        while (ready := cachemgr("health", "--ready", "--config", str(pod.box.config_dir))).returncode:
+        while (ready := pod.health("--ready")).returncode:
             assert time.monotonic() < deadline, ready.stdout
             time.sleep(1)
         checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
@@ -203,15 +111,12 @@ def test_self_test_passes_and_the_pod_is_ready_with_a_live_origin(tmp_path, pods
             assert f'cachemgr_selftest_success{{check="{check}"}} 1.0' in metrics
         planted = Path(pod.v["cache.root"]) / ".cachemgr-selftest"
         assert not list(planted.glob("hit-*")), "the self-test must clean up what it plants"
-    finally:
-        up.stop()
 
 
 def test_kill_9_under_a_read_loop_loses_no_read(tmp_path, pods):
     content = os.urandom(4 << 20)
-    up = origin(tmp_path, {"/data/file.bin": content})
-    try:
-        pod = Pod(tmp_path, {"auth.enabled": False}, origin=f"127.0.0.1:{up.port}")
+    with serving({"/data/file.bin": content}) as up:
+        pod = Pod(tmp_path, {"auth.enabled": False}, origin=up.address)
         pods.append(pod)
         pod.start()
         pod.wait_live()
@@ -258,5 +163,3 @@ def test_kill_9_under_a_read_loop_loses_no_read(tmp_path, pods):
         assert len(reads) >= 20 and set(reads) == {want}, f"{reads.count('lost')} lost, {len(reads)} reads"
         assert 'cachemgr_process_restarts_total{program="xrootd-noauth"} 20.0' in pod.metrics()
         assert 'cachemgr_process_up{program="xrootd-noauth"} 1.0' in pod.metrics()
-    finally:
-        up.stop()

@@ -127,6 +127,15 @@ def test_bad_source_line_names_source_and_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_no_source_configured(tmp_path):
-    result = cachemgr("task", "gridmap", "--out", str(tmp_path / "out"))
-    assert result.returncode == 1 and "gridmap.source" in result.stderr
+def test_without_a_source_the_local_entries_are_the_grid_mapfile(tmp_path):
+    out = tmp_path / "grid-mapfile"
+    out.write_text(f'"{ALBERT}" ligo\n"/DC=org/CN=Dropped" ligo\n')
+    (tmp_path / "grid-mapfile.local").write_text(f'"{ALBERT}" albert\n')
+    result = cachemgr("task", "gridmap", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert mapfile.parse(out.read_text(), "out") == {ALBERT: "albert"}  # the values dropped the other DN
+    bad = tmp_path / "grid-mapfile.local"
+    bad.write_text("not an entry\n")
+    result = cachemgr("task", "gridmap", "--out", str(out))
+    assert result.returncode == 1 and f"{bad}:1" in result.stderr
+    assert mapfile.parse(out.read_text(), "out") == {ALBERT: "albert"}

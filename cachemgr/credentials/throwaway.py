@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cachemgr.credentials.x509 import key_usage
+from cachemgr.credentials.x509 import key_usage, make_proxy
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,26 @@ class Issued:
 
 def _name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
+
+
+_DN_OIDS = {
+    "DC": NameOID.DOMAIN_COMPONENT,
+    "C": NameOID.COUNTRY_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "CN": NameOID.COMMON_NAME,
+}
+
+
+def subject(dn: str) -> x509.Name:
+    """An OpenSSL one-line DN, as grid-mapfiles write it ("/DC=org/.../CN=Someone"), as an x509.Name."""
+    parts = [part.split("=", 1) for part in dn.strip("/").split("/")]
+    return _name(*((_DN_OIDS[key], value) for key, value in parts))
+
+
+def oneline(name: x509.Name) -> str:
+    """The reverse of subject(): the DN as GSI and the grid-mapfile spell it."""
+    return "".join(f"/{attr.rfc4514_attribute_name}={attr.value}" for attr in name)
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -75,12 +95,17 @@ def issue(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
 ) -> Issued:
-    """A host (server) or user (client) certificate signed by ca."""
+    """A host (server) or user (client) certificate signed by ca; a common_name starting with "/" is the whole DN."""
     key = _key()
     now = dt.datetime.now(dt.UTC)
+    dn = (
+        subject(common_name)
+        if common_name.startswith("/")
+        else _name((NameOID.ORGANIZATION_NAME, "cachemgr"), (NameOID.COMMON_NAME, common_name))
+    )
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name((NameOID.ORGANIZATION_NAME, "cachemgr"), (NameOID.COMMON_NAME, common_name)))
+        .subject_name(dn)
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -116,3 +141,21 @@ def install_ca(ca: Issued, ca_dir: Path) -> Path:
     path.write_bytes(pem)
     path.chmod(0o644)
     return path
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A user's cert, key and SHA-256 RFC 3820 proxy on disk (xrdgsiproxy's SHA-1 proxies fail with curl)."""
+
+    cert: Path
+    key: Path
+    proxy: Path
+
+
+def write_reader(issued: Issued, directory: Path, stem: str) -> Reader:
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key, proxy = directory / f"{stem}-cert.pem", directory / f"{stem}-key.pem", directory / f"{stem}-proxy.pem"
+    issued.write(cert, key)
+    proxy.touch(mode=0o600)  # GSI refuses a proxy others can read
+    proxy.write_bytes(make_proxy(issued.cert, issued.key, dt.timedelta(hours=12)))
+    return Reader(cert, key, proxy)

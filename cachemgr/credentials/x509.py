@@ -91,11 +91,16 @@ def check_pair(cert: x509.Certificate, key: PrivateKeyTypes, cert_path: Path, ke
         raise CredentialError(f"{cert_path}: expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
 
 
-def make_proxy(cert: x509.Certificate, key: PrivateKeyTypes, lifetime: dt.timedelta) -> bytes:
-    """An RFC 3820 impersonation proxy (inheritAll), SHA-256, 2048-bit: PEM of proxy cert, its key, issuer."""
+def make_proxy(
+    cert: x509.Certificate, key: PrivateKeyTypes, lifetime: dt.timedelta, start: dt.datetime | None = None
+) -> bytes:
+    """An RFC 3820 impersonation proxy (inheritAll), SHA-256, 2048-bit: PEM of proxy cert, its key, issuer.
+
+    Valid from start (default: 5 minutes ago, for clock skew between cache and origin) for lifetime + 5 minutes.
+    """
     proxy_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     serial = x509.random_serial_number() >> 96  # a short serial: it is also the proxy's last CN
-    start = now() - dt.timedelta(minutes=5)  # allow for clock skew between cache and origin
+    start = start or now() - dt.timedelta(minutes=5)
     subject = x509.Name(
         [*cert.subject.rdns, x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, str(serial))])]
     )

@@ -182,6 +182,7 @@ def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str
         "selftest": {
             "interval": v["selftest.interval"],
             "miss_path": v["selftest.miss_path"],
+            "auth_miss_path": v["selftest.auth_miss_path"] or v["selftest.miss_path"],
             "timeout": v["selftest.timeout"],
         },
     }

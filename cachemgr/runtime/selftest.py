@@ -4,6 +4,8 @@ hit:  plant a small file with a complete v4 .cinfo in the namespace, read it bac
       (a cache that only breaks hits must be caught), then remove it.
 miss: fetch selftest.miss_path from the origin through the cache, after evicting the copy the last
       run left (evicting before, not after, leaves PFC time to finish writing it).
+miss_auth: the same through the authenticated instance, when it runs: anonymously over HTTP, so what is
+      proven is the cache's own login to its origin (an expired proxy fails here, not at the client).
 disk: bytes and inodes in use on every disk, against the limits.
 Results go to paths.run/selftest.json, for `cachemgr health --ready` and the exporter.
 """
@@ -20,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from cachemgr import files
+from cachemgr.runtime import supervisor_rpc
 from cachemgr.runtime.health import disk_problems
 from cachemgr.runtime.settings import Runtime
-from cachemgr.stats import synth
-from cachemgr.stats.cinfo import Cinfo, n_blocks
+from cachemgr.stats.cinfo import Cinfo, encode, n_blocks
 
 PLANT_DIR = ".cachemgr-selftest"
 PLANT_SIZE = 64 * 1024
@@ -41,6 +43,7 @@ def _xroot_get(port: int, path: str, timeout: int) -> bytes:
 
 
 def _http_get(port: int, path: str, timeout: int) -> bytes:
+    # Plain http:// also reaches the authenticated instance (its port speaks both), as an anonymous reader.
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
         return response.read()
 
@@ -62,7 +65,7 @@ def plant(root: Path, blocksize: int, user: str) -> tuple[str, bytes]:
         accesses=(),
     )
     files.install(root / name.lstrip("/"), data, 0o600, user)
-    files.install(root / f"{name.lstrip('/')}.cinfo", synth.encode(info), 0o600, user)
+    files.install(root / f"{name.lstrip('/')}.cinfo", encode(info), 0o600, user)
     return name, data
 
 
@@ -82,8 +85,18 @@ def _check(fn: Callable[[], str]) -> dict[str, Any]:
         return {"ok": False, "detail": str(e) or type(e).__name__, "seconds": round(time.monotonic() - start, 3)}
 
 
+def _running(rt: Runtime) -> list[dict[str, Any]]:
+    """The instances supervisord runs (supervise leaves the authenticated one out without credentials)."""
+    try:
+        programs = supervisor_rpc.programs(rt.run)
+    except OSError:
+        programs = {}
+    return [i for i in rt.instances if i["name"] == "noauth" or f"xrootd-{i['name']}" in programs]
+
+
 def run_once(rt: Runtime) -> dict[str, Any]:
-    inst = next(i for i in rt.instances if i["name"] == "noauth")
+    instances = {i["name"]: i for i in _running(rt)}
+    inst = instances["noauth"]
     root, timeout = Path(inst["root"]), rt.selftest["timeout"]
     name, data = plant(root, rt.blocksize, rt.user)
 
@@ -95,10 +108,15 @@ def run_once(rt: Runtime) -> dict[str, Any]:
 
         return fetch
 
-    def miss() -> str:
-        path = rt.selftest["miss_path"]
-        evict(root, path)
-        return f"{len(_xroot_get(inst['port'], path, timeout))} bytes of {path} from the origin"
+    def miss(via: dict[str, Any], path: str | None, get: Callable[[int, str, int], bytes]) -> dict[str, Any]:
+        if not path:
+            return {"ok": None, "detail": "selftest.miss_path unset", "seconds": 0}
+
+        def fetch() -> str:
+            evict(Path(via["root"]), path)
+            return f"{len(get(via['port'], path, timeout))} bytes of {path} from the origin"
+
+        return _check(fetch)
 
     def disks() -> str:
         problems = disk_problems(rt)
@@ -110,11 +128,11 @@ def run_once(rt: Runtime) -> dict[str, Any]:
         checks = {
             "hit_xroot": _check(hit(lambda p: _xroot_get(inst["port"], p, timeout))),
             "hit_http": _check(hit(lambda p: _http_get(inst["http_port"], p, timeout))),
-            "miss": _check(miss)
-            if rt.selftest["miss_path"]
-            else {"ok": None, "detail": "selftest.miss_path unset", "seconds": 0},
+            "miss": miss(inst, rt.selftest["miss_path"], _xroot_get),
             "disk": _check(disks),
         }
+        if "auth" in instances:
+            checks["miss_auth"] = miss(instances["auth"], rt.selftest["auth_miss_path"], _http_get)
     finally:
         evict(root, name)
     return {"time": time.time(), "ok": all(c["ok"] is not False for c in checks.values()), "checks": checks}

@@ -132,6 +132,28 @@ class Cinfo:
         return out
 
 
+def encode(info: Cinfo) -> bytes:
+    """The v4 bytes of info, as Info::Write lays them out: version, Store, crc32c, bitvec, records, crc32c."""
+    store = STORE.pack(
+        info.buffer_size,
+        info.file_size,
+        info.created,
+        info.no_cksum_time,
+        info.access_count,
+        CKSUM_STATES.index(info.cksum),
+        len(info.accesses),
+    )
+    body = info.bitvec + b"".join(
+        ASTAT.pack(
+            a.attach, a.detach, a.n_ios, a.duration, a.n_merged, 0, a.bytes_hit, a.bytes_missed, a.bytes_bypassed
+        )
+        for a in info.accesses
+    )
+    return b"".join(
+        (VERSION.to_bytes(4, "little"), store, crc32c.crc32c(store).to_bytes(4, "little"), body),
+    ) + crc32c.crc32c(body).to_bytes(4, "little")
+
+
 def n_blocks(file_size: int, buffer_size: int) -> int:
     # XRootD's C expression (file_size - 1) / buffer_size + 1 truncates towards zero: an empty file has 1 block.
     return (file_size - 1) // buffer_size + 1 if file_size > 0 else 1

@@ -6,33 +6,9 @@ import os
 import random
 from pathlib import Path
 
-import crc32c
-
-from cachemgr.stats.cinfo import ASTAT, CKSUM_STATES, STORE, VERSION, Access, Cinfo, n_blocks
+from cachemgr.stats.cinfo import CKSUM_STATES, VERSION, Access, Cinfo, encode, n_blocks
 
 MAX_RECORDS = 20  # pfc.acchistorysize default: XRootD merges older records beyond it
-
-
-def encode(info: Cinfo) -> bytes:
-    """The v4 bytes of info (Info::Write): version, Store, crc32c, bitvec, records, crc32c."""
-    store = STORE.pack(
-        info.buffer_size,
-        info.file_size,
-        info.created,
-        info.no_cksum_time,
-        info.access_count,
-        CKSUM_STATES.index(info.cksum),
-        len(info.accesses),
-    )
-    body = info.bitvec + b"".join(
-        ASTAT.pack(
-            a.attach, a.detach, a.n_ios, a.duration, a.n_merged, 0, a.bytes_hit, a.bytes_missed, a.bytes_bypassed
-        )
-        for a in info.accesses
-    )
-    return b"".join(
-        (VERSION.to_bytes(4, "little"), store, crc32c.crc32c(store).to_bytes(4, "little"), body),
-    ) + crc32c.crc32c(body).to_bytes(4, "little")
 
 
 def random_cinfo(rng: random.Random, now: int, buffer_size: int = 1 << 20, max_size: int = 1 << 30) -> Cinfo:

@@ -1,5 +1,7 @@
 """gridmap: write the grid-mapfile from LDAP, a CVMFS catalog or a URL, merged with local overrides.
 
+Without a source, the grid-mapfile is the local entries alone (the node's values list every reader).
+
 Shrink guard: a source that is down, empty or suddenly much smaller must not lock readers out, so a
 new file that is empty, or lost more than --max-shrink of the entries, is refused unless --force.
 """
@@ -41,18 +43,21 @@ def _read_map(path: Path) -> dict[str, str]:
         raise TaskError(f"{e}") from None
 
 
-def run(args: argparse.Namespace) -> str:
-    if not args.source:
-        raise TaskError("no source: set gridmap.source in the node's values (or pass --source)")
+def _fetch(args: argparse.Namespace) -> dict[str, str]:
     query = sources.LdapQuery(args.ldap_base, args.ldap_filter, args.ldap_attribute)
     try:
-        fetched = sources.entries(args.source, args.account, query, args.timeout)
+        return sources.entries(args.source, args.account, query, args.timeout)
     except sources.SourceError as e:
         raise TaskError(f"{e}; {args.out} left as it was") from None
+
+
+def run(args: argparse.Namespace) -> str:
     local = _read_map(args.local or args.out.with_name(args.out.name + ".local"))
+    fetched = _fetch(args) if args.source else {}
     merged = {**fetched, **local}
-    old = _read_map(args.out)
-    if not args.force:
+    # Guard only what a source gives: without one the values are the whole list, and what they drop is meant to go.
+    if args.source and not args.force:
+        old = _read_map(args.out)
         if not fetched:
             raise TaskError(f"{args.source} gave no DNs; {args.out} left as it was (--force to accept)")
         lost = len(set(old) - set(merged))
@@ -63,4 +68,4 @@ def run(args: argparse.Namespace) -> str:
             )
     if not files.install(args.out, mapfile.format_entries(merged).encode(), 0o644):
         return f"{args.out} up to date ({len(merged)} entries)"
-    return f"{args.out}: {len(merged)} entries ({len(fetched)} from the source, {len(local)} local)"
+    return f"{args.out}: {len(merged)} entries ({len(fetched)} from {args.source or 'no source'}, {len(local)} local)"

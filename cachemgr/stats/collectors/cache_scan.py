@@ -1,8 +1,9 @@
 """What is on the cache disks, from the .cinfo files under the namespace root, by namespace prefix.
 
 Scans run in a background thread and are incremental: a cinfo file whose (mtime, size) did not change is
-not read again, so a rescan of an unchanged cache costs two stats per file. Files vanish while we scan
-(purge): that is normal, not an error.
+not read again, and the data file of an unchanged complete file is not stat'ed again either (its blocks are all
+written, so its st_blocks cannot grow), so a rescan of an unchanged cache costs one stat per complete file and
+two per partial one. Files vanish while we scan (purge): that is normal, not an error.
 
 To keep up with tar and find on a big cache (bench/cinfo_scan.py) the walk is split into units (directory
 subtrees) handed to a pool of worker processes, one per core: parsing is Python, so threads would serialize.
@@ -31,11 +32,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from cachemgr.stats import cinfo
 
 SUFFIX = ".cinfo"
-# One cinfo file as the last scan saw it: mtime_ns, size, then its summary (a bad file: flags BAD, zeros).
-REC = struct.Struct("<qqqBQqqqq")  # mtime_ns, size, file_size, flags, accesses, hit, miss, bypass, last_access
+# One cinfo file as the last scan saw it: mtime_ns, size, its data file's bytes on disk, then its summary (a bad
+# file: flags BAD, zeros).
+REC = struct.Struct("<qqqqBQqqqq")  # mtime_ns, size, disk, file_size, flags, accesses, hit, miss, bypass, last_access
 _MT = struct.Struct("<qq")
+FLAGS_AT = 32  # offset of flags in a REC
 COMPLETE, BAD = 1, 2
-# Per prefix, the order of UnitResult.totals: disk bytes (index 2) are summed afresh each scan.
+# Per prefix, the order of UnitResult.totals. Disk bytes (index 2): a State's sums hold the complete files'; the
+# partial files' are stat'ed afresh each scan and added.
 FIELDS = ("files", "complete", "disk_bytes", "logical_bytes", "accesses", "hit", "miss", "bypass", "last_access", "bad")
 UNITS_PER_WORKER = 8  # split the tree until there are this many subtrees per worker (or MAX_CUT levels)
 MAX_CUT = 6
@@ -81,7 +85,7 @@ class Unit(NamedTuple):
 class State(NamedTuple):
     names: str  # "\0"-joined cinfo paths relative to the unit
     recs: bytes  # one REC per name
-    sums: dict[str, list[int]]  # prefix -> totals of the records (disk bytes 0)
+    sums: dict[str, list[int]]  # prefix -> totals of the records (disk bytes: complete files only)
 
 
 class UnitResult(NamedTuple):
@@ -91,12 +95,20 @@ class UnitResult(NamedTuple):
     errors: int
 
 
-def _record(st: os.stat_result, data: bytes) -> bytes:
+def _record(st: os.stat_result, data: bytes, disk: int) -> bytes:
     try:
         fs, complete, acc, hit, miss, byp, last = cinfo.summary(data)
     except cinfo.CinfoError:
-        return REC.pack(st.st_mtime_ns, st.st_size, 0, BAD, 0, 0, 0, 0, 0)
-    return REC.pack(st.st_mtime_ns, st.st_size, fs, complete, acc, hit, miss, byp, last)
+        return REC.pack(st.st_mtime_ns, st.st_size, disk, 0, BAD, 0, 0, 0, 0, 0)
+    return REC.pack(st.st_mtime_ns, st.st_size, disk, fs, complete, acc, hit, miss, byp, last)
+
+
+def _disk(name: str, dir_fd: int) -> int:
+    """Bytes the data file beside a cinfo file uses; 0 when gone (purge removes the data file first)."""
+    try:
+        return os.stat(name[: -len(SUFFIX)], dir_fd=dir_fd).st_blocks * 512
+    except FileNotFoundError:
+        return 0
 
 
 def _read(name: str, dir_fd: int, size: int) -> bytes:
@@ -113,14 +125,16 @@ def _read(name: str, dir_fd: int, size: int) -> bytes:
 def _sum_records(names: list[str], recs: bytes, parts: tuple[str, ...], depth: int) -> dict[str, list[int]]:
     sums: dict[str, list[int]] = {}
     fixed = "/" + "/".join(parts[:depth]) if len(parts) >= depth else None
-    for name, (_, _, fs, flags, acc, hit, miss, byp, last) in zip(names, REC.iter_unpack(recs), strict=True):
+    for name, (_, _, disk, fs, flags, acc, hit, miss, byp, last) in zip(names, REC.iter_unpack(recs), strict=True):
         prefix = fixed or "/" + "/".join([*parts, *name.split("/")[:-1]][:depth])
         t = sums.get(prefix) or sums.setdefault(prefix, [0] * len(FIELDS))
         if flags & BAD:
             t[9] += 1
             continue
         t[0] += 1
-        t[1] += flags & COMPLETE
+        if flags & COMPLETE:
+            t[1] += 1
+            t[2] += disk
         t[3] += fs
         t[4] += acc
         t[5] += hit
@@ -170,13 +184,15 @@ def scan_unit(unit: Unit, depth: int, state: State | None) -> UnitResult:
                     i = index.get(rel + name)
                     if i is not None and _MT.unpack_from(old_recs, i * size) == (st.st_mtime_ns, st.st_size):
                         matched.append(i)
+                        if not old_recs[i * size + FLAGS_AT] & COMPLETE:
+                            used += _disk(name, dir_fd)
                     else:
-                        new_recs += _record(st, _read(name, dir_fd, st.st_size))
+                        disk_bytes = _disk(name, dir_fd)
+                        record = _record(st, _read(name, dir_fd, st.st_size), disk_bytes)
+                        new_recs += record
                         new_names.append(rel + name)
-                    try:  # noqa: SIM105 (contextlib.suppress costs a context manager per file)
-                        used += os.stat(name[: -len(SUFFIX)], dir_fd=dir_fd).st_blocks * 512
-                    except FileNotFoundError:
-                        pass  # purge removes the data file first
+                        if not record[FLAGS_AT] & COMPLETE:
+                            used += disk_bytes
                 except FileNotFoundError:
                     continue
                 except OSError:

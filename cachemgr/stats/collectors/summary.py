@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, UnknownMetricFamily
 
 _NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)")
 # cumulative counter name -> path in the packet ("stats id/child/grandchild")
@@ -169,7 +169,9 @@ class SummaryCollector:
             "cpu_s": CounterMetricFamily(
                 "cachemgr_xrootd_cpu_seconds", "CPU time used by xrootd.", labels=[*ins, "mode"]
             ),
-            "threads": GaugeMetricFamily(
+            # Pelican's name, which OSDF dashboards query; as a gauge promtool would lint its "_count" suffix,
+            # untyped it does not (PromQL treats both alike).
+            "threads": UnknownMetricFamily(
                 "xrootd_sched_thread_count", "Scheduler threads by state.", labels=[*ins, "state"]
             ),
             "jobs": GaugeMetricFamily("xrootd_sched_jobs", "Scheduler jobs (as the last packet tells).", labels=ins),

@@ -1,0 +1,75 @@
+"""A node's rendered cache run by `cachemgr supervise` on this machine, as the image runs it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import EXAMPLE, cachemgr
+
+from cachemgr import sandbox
+from cachemgr.runtime import supervisor_rpc
+
+QUIET = {
+    "gridmap.source": None,
+    "k8s.drain": "3s",
+    "selftest.interval": "5s",
+    "selftest.timeout": "5s",
+    "origin.timeout": "5s",
+}
+
+
+class Pod:
+    """A node's rendered cache run by `cachemgr supervise`, as the image runs it."""
+
+    def __init__(self, tmp_path: Path, extra: dict, origin: str | None = None, node: str = "local"):
+        # Not under tmp_path: pytest makes it root-only, and xrootd runs as the xrootd user.
+        root = Path(tempfile.mkdtemp(prefix="cachemgr-test-pod-"))
+        self.box = sandbox.create(EXAMPLE, node, root, origin=origin, extra={**QUIET, **extra})
+        self.v = self.box.values
+        self.run = Path(self.v["paths.run"])
+        self.out = tmp_path / "supervise.out"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.out, "w") as out:
+            self.proc = self.box.supervise(out)
+
+    def wait_live(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.health("--live").returncode != 0:
+            assert self.proc.poll() is None, self.out.read_text()
+            assert time.monotonic() < deadline, self.out.read_text()
+            time.sleep(0.5)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.v['ports.metrics']}/metrics"
+        deadline = time.monotonic() + 30
+        while True:  # the exporter may still be starting
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    return response.read().decode()
+            except OSError:
+                assert time.monotonic() < deadline, "no exporter"
+                time.sleep(0.5)
+
+    def health(self, *flags: str) -> subprocess.CompletedProcess:
+        return cachemgr("health", *flags, "--config", str(self.box.config_dir))
+
+    def programs(self) -> dict[str, dict]:
+        return supervisor_rpc.programs(self.run)
+
+    def stop(self) -> float:
+        start = time.monotonic()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        return time.monotonic() - start
+
+    def leftovers(self) -> list[str]:
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return [line for line in ps.splitlines() if str(self.box.root) in line]
