@@ -124,6 +124,8 @@ def test_alert_rules_are_complete():
         "HostCertExpiring",
         "ProxyExpiring",
         "CrlStale",
+        "CredentialUnreadable",
+        "CrlUnparsable",
         "CacheTaskFailing",
         "CacheScanErrors",
         "CacheScanStale",

@@ -27,17 +27,20 @@ class Relay(threading.Thread):
             return
         known = self._open.get(path)
         if known is None or known[0] != inode:  # new, or rotated away
-            if known:
+            if known:  # what was written before the rotation, even an unfinished last line: no more will come
+                self._relay(path.stem, known[1], final=True)
                 known[1].close()
             self._open[path] = known = (inode, path.open(errors="replace"))
-        name, f = path.stem, known[1]
+        self._relay(path.stem, known[1], final=False)
+
+    def _relay(self, name: str, f: TextIO, final: bool) -> None:
         while True:
             start = f.tell()
             line = f.readline()
-            if not line.endswith("\n"):  # nothing more, or a line still being written: wait for the rest
+            if not line or (not line.endswith("\n") and not final):  # wait for the rest of a line being written
                 f.seek(start)
                 break
-            self.out.write(f"[{name}] {line}")
+            self.out.write(f"[{name}] {line.rstrip(chr(10))}\n")
 
     def run(self) -> None:
         while True:

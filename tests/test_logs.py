@@ -1,0 +1,47 @@
+"""The log relay: every program's lines reach stdout once, in order, across supervisord's rotations."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from cachemgr.runtime.logs import Relay
+
+
+def relayed(log_dir: Path, steps) -> list[str]:
+    out = io.StringIO()
+    relay = Relay(log_dir, out, interval=0.01)
+    relay.start()
+    try:
+        for step in steps:
+            step()
+            time.sleep(0.1)  # several relay rounds
+    finally:
+        relay.stop.set()
+        relay.join(5)
+    return out.getvalue().splitlines()
+
+
+def test_lines_written_before_a_rotation_are_not_lost(tmp_path: Path):
+    log = tmp_path / "xrootd-noauth.log"
+
+    def write(text: str):
+        return lambda: log.open("a").write(text)
+
+    def rotate():  # as supervisord does: rename, then a new file (the old one got more lines in between)
+        log.rename(tmp_path / "xrootd-noauth.log.1")
+        with open(tmp_path / "xrootd-noauth.log.1", "a") as old:
+            old.write("last full line\nunfinished")
+        log.write_text("first of the new file\n")
+
+    lines = relayed(tmp_path, [write("one\n"), write("two\nhalf"), write(" done\n"), rotate, write("after\n")])
+    assert lines == [
+        "[xrootd-noauth] one",
+        "[xrootd-noauth] two",
+        "[xrootd-noauth] half done",
+        "[xrootd-noauth] last full line",
+        "[xrootd-noauth] unfinished",
+        "[xrootd-noauth] first of the new file",
+        "[xrootd-noauth] after",
+    ]
