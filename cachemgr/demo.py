@@ -87,6 +87,7 @@ def run(values_dir: Path, node: str = "local", auth: bool = False) -> int:
                 "exporter.scan_interval": "10s",
                 "monitoring.interval": "5s",
                 "selftest.miss_path": MISS_PATH,
+                "selftest.auth_miss_path": MISS_PATH if auth else None,  # both origins serve it
                 "selftest.interval": "15s",
             },
         )

@@ -141,7 +141,8 @@ PARAMS: tuple[Param, ...] = (
         None,
         "A file on the authenticated instance's origin (origin.auth) the self-test fetches through that instance, "
         "anonymously over HTTP (so not under a protected namespace), and evicts: it proves the cache still gets "
-        "in with its proxy or host cert. Unset: selftest.miss_path.",
+        "in with its proxy or host cert. Unset: selftest.miss_path when origin.auth is unset (the same origin), "
+        "else no such check.",
     ),
     P("selftest.timeout", "duration", "30s", "Time each self-test fetch may take.", "seconds"),
     # Exporter

@@ -122,6 +122,16 @@ def test_instances_do_not_share_a_cache_root():
         assert len(roots) == len(set(roots))
 
 
+def test_auth_miss_probe_defaults_to_the_public_one_only_for_the_same_origin():
+    def probe(**extra) -> str | None:
+        (node,) = load_nodes(EXAMPLE, ["local"], {"selftest.miss_path": "/probe.bin", **extra})
+        return json.loads(render_node(node).configmap["runtime.json"])["selftest"]["auth_miss_path"]
+
+    assert probe() == "/probe.bin"
+    assert probe(**{"origin.auth": "secure-origin.example.org:1094"}) is None  # it may not have that file
+    assert probe(**{"origin.auth": "secure-origin.example.org:1094", "selftest.auth_miss_path": "/p"}) == "/p"
+
+
 def test_kustomization_lists_every_configmap_file():
     for node in load_nodes(EXAMPLE):
         rendered = render_node(node)

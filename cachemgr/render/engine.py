@@ -182,7 +182,8 @@ def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str
         "selftest": {
             "interval": v["selftest.interval"],
             "miss_path": v["selftest.miss_path"],
-            "auth_miss_path": v["selftest.auth_miss_path"] or v["selftest.miss_path"],
+            # Another origin may not have the public instance's probe file: no default then.
+            "auth_miss_path": v["selftest.auth_miss_path"] or (None if v["origin.auth"] else v["selftest.miss_path"]),
             "timeout": v["selftest.timeout"],
         },
     }

@@ -108,9 +108,10 @@ def run_once(rt: Runtime) -> dict[str, Any]:
 
         return fetch
 
-    def miss(via: dict[str, Any], path: str | None, get: Callable[[int, str, int], bytes]) -> dict[str, Any]:
+    def miss(via: dict[str, Any], param: str, get: Callable[[int, str, int], bytes]) -> dict[str, Any]:
+        path = rt.selftest[param]
         if not path:
-            return {"ok": None, "detail": "selftest.miss_path unset", "seconds": 0}
+            return {"ok": None, "detail": f"selftest.{param} unset", "seconds": 0}
 
         def fetch() -> str:
             evict(Path(via["root"]), path)
@@ -128,11 +129,11 @@ def run_once(rt: Runtime) -> dict[str, Any]:
         checks = {
             "hit_xroot": _check(hit(lambda p: _xroot_get(inst["port"], p, timeout))),
             "hit_http": _check(hit(lambda p: _http_get(inst["http_port"], p, timeout))),
-            "miss": miss(inst, rt.selftest["miss_path"], _xroot_get),
+            "miss": miss(inst, "miss_path", _xroot_get),
             "disk": _check(disks),
         }
         if "auth" in instances:
-            checks["miss_auth"] = miss(instances["auth"], rt.selftest["auth_miss_path"], _http_get)
+            checks["miss_auth"] = miss(instances["auth"], "auth_miss_path", _http_get)
     finally:
         evict(root, name)
     return {"time": time.time(), "ok": all(c["ok"] is not False for c in checks.values()), "checks": checks}
