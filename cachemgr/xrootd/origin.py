@@ -40,10 +40,6 @@ class Origin:
         return self.root / "data"
 
     @property
-    def url(self) -> str:
-        return f"root://localhost:{self.port}"
-
-    @property
     def address(self) -> str:
         """host:port, as pss.origin wants it."""
         return address(self.port, (self.root / "hostcert.pem").exists())
