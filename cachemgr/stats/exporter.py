@@ -47,6 +47,7 @@ class Exporter:
     def __init__(self, opts: Options):
         self.opts = opts
         self.stop_event = threading.Event()
+        # No describe() on the collectors and no auto-describe: registering collects nothing (no scan, no I/O).
         self.registry = CollectorRegistry(auto_describe=False)
         self.scan = CacheScan(opts.cache_root, opts.scan_depth)
         self.summary = SummaryCollector()

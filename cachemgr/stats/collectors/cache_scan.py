@@ -392,9 +392,6 @@ class CacheScanCollector:
     def __init__(self, scan: CacheScan):
         self.scan = scan
 
-    def describe(self) -> list[Metric]:
-        return []
-
     def collect(self) -> Iterator[Metric]:
         scan = self.scan
         yield CounterMetricFamily("cachemgr_cache_scans", "Completed scans of the cache namespace.", scan.scans)

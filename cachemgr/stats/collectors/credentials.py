@@ -27,9 +27,6 @@ class CredentialsCollector:
         self.certs = certs
         self.ca_dir = ca_dir
 
-    def describe(self) -> list[Metric]:
-        return []
-
     def collect(self) -> Iterator[Metric]:
         labels = ["kind", "path"]
         not_after = GaugeMetricFamily(

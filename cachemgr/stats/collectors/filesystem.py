@@ -16,9 +16,6 @@ class FilesystemCollector:
         """disks: role ("data", "meta") -> mount points."""
         self.disks = disks
 
-    def describe(self) -> list[Metric]:
-        return []
-
     def collect(self) -> Iterator[Metric]:
         labels = ["path", "role"]
         families = {

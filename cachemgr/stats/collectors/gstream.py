@@ -60,9 +60,6 @@ class GstreamCollector:
             for path, kind, n in adds:
                 self.bytes[path, kind] += n
 
-    def describe(self) -> list[Metric]:
-        return []
-
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             counts = sorted(self.bytes.items())

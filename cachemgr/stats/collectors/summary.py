@@ -146,9 +146,6 @@ class SummaryCollector:
         self.gauges[p.instance] = gauges
         self._last[p.instance] = _Process(p.process, p.tod, {**(last.values if same else {}), **p.values})
 
-    def describe(self) -> list[Metric]:
-        return []
-
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             totals = {ins: dict(t) for ins, t in self.totals.items()}

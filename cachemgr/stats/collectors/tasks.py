@@ -26,9 +26,6 @@ class TasksCollector:
     def __init__(self, state_file: Path):
         self.state_file = state_file
 
-    def describe(self) -> list[Metric]:
-        return []
-
     def collect(self) -> Iterator[Metric]:
         try:
             tasks = json.loads(self.state_file.read_text())["tasks"]
