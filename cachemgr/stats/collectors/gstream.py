@@ -50,12 +50,12 @@ class GstreamCollector:
             adds = [(_label(prefix(e["lfn"], self.depth)), kind, _bytes(e[key])) for e in events for kind, key in KINDS]
         # RecursionError: deeply nested JSON; OverflowError: int() of Infinity, which json accepts.
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError):
-            with self._lock:
-                self.packets += 1
-                self.bad_packets += 1
-            return
+            events, adds = None, []
         with self._lock:
             self.packets += 1
+            if events is None:
+                self.bad_packets += 1
+                return
             self.events += len(events)
             for path, kind, n in adds:
                 self.bytes[path, kind] += n

@@ -119,15 +119,15 @@ class SummaryCollector:
 
     def handle(self, data: bytes) -> None:
         try:
-            packet = parse(data)
+            packet: Packet | None = parse(data)
         except BadPacket:
-            with self._lock:
-                self.packets += 1
-                self.bad += 1
-            return
+            packet = None
         with self._lock:
             self.packets += 1
-            self._update(packet)
+            if packet is None:
+                self.bad += 1
+            else:
+                self._update(packet)
 
     def _update(self, p: Packet) -> None:
         last = self._last.get(p.instance)
