@@ -49,6 +49,15 @@ def point(ca_dir, h, url):
     (ca_dir / f"{h}.crl_url").write_text(f"{url}/ca.crl\n")
 
 
+def install_good_crl(site, url: str) -> bytes:
+    """A first run installs the CA's good CRL from url; returns the installed file's bytes."""
+    ca, ca_dir, h, www = site
+    (www / "ca.crl").write_bytes(crl(ca))
+    point(ca_dir, h, url)
+    assert fetch(ca_dir).returncode == 0
+    return (ca_dir / f"{h}.r0").read_bytes()
+
+
 def installed(ca_dir, h):
     return x509.load_pem_x509_crl((ca_dir / f"{h}.r0").read_bytes())
 
@@ -66,12 +75,9 @@ def test_fetches_verifies_and_installs(site):
 
 
 def test_server_down_fails_visibly_and_keeps_the_old_crl(site):
-    ca, ca_dir, h, www = site
-    (www / "ca.crl").write_bytes(crl(ca))
+    _, ca_dir, h, www = site
     with serve(www) as server:
-        point(ca_dir, h, server.url)
-        assert fetch(ca_dir).returncode == 0
-    before = (ca_dir / f"{h}.r0").read_bytes()
+        before = install_good_crl(site, server.url)
     result = fetch(ca_dir)  # the server is gone
     assert result.returncode == 1
     assert f"no CRL for {h}: CRL retrieval for {h} failed" in result.stderr
@@ -94,12 +100,9 @@ def test_server_that_never_answers_times_out(site):
 
 
 def test_crl_signed_by_another_ca_is_refused(site, tmp_path):
-    ca, ca_dir, h, www = site
-    (www / "ca.crl").write_bytes(crl(ca))
+    _, ca_dir, h, www = site
     with serve(www) as server:
-        point(ca_dir, h, server.url)
-        assert fetch(ca_dir).returncode == 0
-        before = (ca_dir / f"{h}.r0").read_bytes()
+        before = install_good_crl(site, server.url)
         impostor = throwaway.make_ca("cachemgr CRL test CA")  # same name, other key
         (www / "ca.crl").write_bytes(crl(impostor, issued_hours_ago=0))
         result = fetch(ca_dir)
