@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=20)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="cachemgr-bench-restart-"))
-    box = sandbox.create(REPO / "k8s", "local", root, extra={"auth.enabled": False, "gridmap.source": None})
+    box = sandbox.create(REPO / "k8s", "local", root, extra={"auth.enabled": False})
     pod = box.supervise()
     try:
         rt = load(box.config_dir)

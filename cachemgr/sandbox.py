@@ -19,7 +19,7 @@ from typing import IO, Any
 from cachemgr.credentials import throwaway
 from cachemgr.render.engine import Instance, RenderedNode, instances, render_node
 from cachemgr.scheduler import crontab
-from cachemgr.scheduler.runner import task_command
+from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.values.rules import PORTS
 from cachemgr.xrootd import process
@@ -46,6 +46,7 @@ class Sandbox:
 
     def start_daemons(self, isolate: bool, timeout: float = 20) -> None:
         """Start every rendered daemon directly (no supervisord), as `cachemgr check` does."""
+        self.make_credentials()
         programs = ["xrootd", "cmsd"] if self.values["redirector"] else ["xrootd"]
         for inst in self.instances:
             for program in programs:
@@ -72,13 +73,19 @@ class Sandbox:
             start_new_session=True,
         )
 
+    def make_credentials(self) -> None:
+        """What the pod's start makes of the mounted CA dir and host cert, when no supervise does it (fetch-crl
+        aside: there is no CRL to fetch here)."""
+        if self.values["auth.enabled"]:
+            self.run_tasks("fix-certs", "refresh-proxy", "gridmap")
+
     def run_tasks(self, *names: str) -> None:
         """Run these at-start tasks of the rendered crontab, as `cachemgr supervise` would."""
         for entry in crontab.load(self.config_dir / "cachemgr.crontab"):
             if entry.at_start and entry.task in names:
-                result = subprocess.run(task_command(entry), capture_output=True, text=True, timeout=entry.timeout)
-                if result.returncode:
-                    raise process.StartError(f"task {entry.task} failed: {(result.stdout + result.stderr).strip()}")
+                ok, detail = execute(task_command(entry), entry.timeout)
+                if not ok:
+                    raise process.StartError(f"task {entry.task} failed: {detail}")
 
     def stop(self) -> None:
         for daemon in reversed(self.daemons):
@@ -155,8 +162,6 @@ def create(
         for path in [root, *root.rglob("*")]:
             if path != Path(v["auth.hostkey"]):
                 os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
-    if v["auth.enabled"]:  # what the pod's start makes of them (fetch-crl aside: there is no CRL to fetch here)
-        box.run_tasks("fix-certs", "refresh-proxy", "gridmap")
     return box
 
 

@@ -15,7 +15,6 @@ from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
 
 QUIET = {
-    "gridmap.source": None,
     "k8s.drain": "3s",
     "selftest.interval": "5s",
     "selftest.timeout": "5s",

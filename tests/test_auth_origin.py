@@ -66,11 +66,7 @@ def metric(pod: Pod, name: str, **labels: str) -> float:
 def restart_auth_instance(pod: Pod) -> None:
     rpc = supervisor_rpc.connect(pod.run).supervisor
     rpc.stopProcess("xrootd-auth")
-    rpc.startProcess("xrootd-auth")
-    deadline = time.monotonic() + TIMEOUT
-    while pod.programs()["xrootd-auth"]["statename"] != "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    rpc.startProcess("xrootd-auth")  # returns once supervisord sees it RUNNING
 
 
 @contextlib.contextmanager
@@ -110,7 +106,7 @@ def test_cache_reads_a_protected_origin_with_its_proxy_and_fails_visibly_when_it
         proxy = Path(pod.v["auth.proxy"])
         host = x509.load_cert(Path(pod.v["auth.hostcert"]))
         log = pod.out.read_text()
-        assert "[supervise] task refresh-proxy succeeded: new proxy in" in log or "nothing to do" in log, log
+        assert "[supervise] task refresh-proxy succeeded: new proxy in" in log, log
         assert x509.check_proxy(proxy.read_bytes(), host, str(proxy))  # the task's proxy, from the host cert
 
         # A miss: the cache logs in to the origin as the host's account and fetches the file.

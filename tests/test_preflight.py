@@ -20,8 +20,9 @@ def box():
         EXAMPLE,
         "local",
         Path(tempfile.mkdtemp(prefix="cachemgr-test-preflight-")),
-        extra={"namespaces.protected": ISSUER, "gridmap.source": None},
+        extra={"namespaces.protected": ISSUER},
     )
+    made.make_credentials()
     yield made
     sandbox.remove(made)
 

@@ -11,8 +11,7 @@ import os
 import time
 
 from cachemgr.runtime import supervisor_rpc, xroot
-from cachemgr.runtime.settings import Runtime
-from cachemgr.runtime.supervise import DRAINING
+from cachemgr.runtime.settings import DRAINING, Runtime
 
 
 def disk_problems(rt: Runtime) -> list[str]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+DRAINING = "draining"  # flag file in paths.run: `cachemgr health --ready` fails while it exists
+
 
 class PodConfigError(Exception):
     """The pod's configuration cannot be used; the message says which file and why."""
@@ -28,9 +30,6 @@ class Runtime:
     @property
     def run(self) -> Path:
         return self.path("run")
-
-    def log_file(self, program: str) -> Path:
-        return self.path("log") / f"{program}.log"
 
 
 def load(config_dir: Path) -> Runtime:

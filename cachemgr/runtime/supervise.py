@@ -22,13 +22,11 @@ import psutil
 from cachemgr import files
 from cachemgr.runtime import preflight, supervisor_rpc
 from cachemgr.runtime.logs import Relay
-from cachemgr.runtime.settings import PodConfigError, Runtime, load
+from cachemgr.runtime.settings import DRAINING, PodConfigError, Runtime, load
 from cachemgr.scheduler import crontab
-from cachemgr.scheduler.runner import task_command
+from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.scheduler.state import State
 from cachemgr.values.load import ValuesError
-
-DRAINING = "draining"  # flag file in paths.run: `cachemgr health --ready` fails while it exists
 
 
 def say(message: str) -> None:
@@ -90,12 +88,7 @@ def run_start_tasks(rt: Runtime) -> bool:
             continue
         start = time.time()
         state.started(entry.task, start)
-        try:
-            result = subprocess.run(task_command(entry), capture_output=True, text=True, timeout=entry.timeout)
-            ok, detail = result.returncode == 0, (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
-            detail = detail[0]
-        except subprocess.TimeoutExpired:
-            ok, detail = False, f"timed out after {entry.timeout}s"
+        ok, detail = execute(task_command(entry), entry.timeout)
         state.finished(entry.task, time.time(), ok, None if ok else detail)
         say(f"task {entry.task} {'succeeded' if ok else 'FAILED'}: {detail}")
         if entry.task == "fix-certs" and not ok:

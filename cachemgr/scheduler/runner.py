@@ -37,6 +37,38 @@ def task_command(entry: Entry) -> list[str]:
     return [sys.executable, "-m", "cachemgr", "task", entry.task, *entry.args]
 
 
+def execute(
+    command: list[str], timeout: float, started: Callable[[subprocess.Popen], None] | None = None
+) -> tuple[bool, str]:
+    """Run one task in a session of its own; on timeout kill the whole group (fetch-crl runs a child).
+
+    Returns (ok, the last line it printed, or why it failed).
+    """
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    except OSError as e:
+        return False, str(e)
+    if started:
+        started(proc)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return False, f"timed out after {timeout}s and was killed"
+    last = (output or "").strip().splitlines()[-1:] or [""]
+    if proc.returncode != 0:
+        return False, f"exit {proc.returncode}: {last[0]}"
+    return True, last[0]
+
+
 def _log(message: str) -> None:
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
 
@@ -111,29 +143,11 @@ class Scheduler:
                 self._running.pop(entry.task, None)
 
     def _execute(self, entry: Entry) -> tuple[bool, str]:
-        try:
-            proc = subprocess.Popen(
-                self.command(entry),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-        except OSError as e:
-            return False, str(e)
-        with self._lock:
-            self._running[entry.task] = proc
-        try:
-            output, _ = proc.communicate(timeout=entry.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return False, f"timed out after {entry.timeout}s and was killed"
-        last = (output or "").strip().splitlines()[-1:] or [""]
-        if proc.returncode != 0:
-            return False, f"exit {proc.returncode}: {last[0]}"
-        return True, last[0]
+        def track(proc: subprocess.Popen) -> None:  # for shutdown to signal
+            with self._lock:
+                self._running[entry.task] = proc
+
+        return execute(self.command(entry), entry.timeout, track)
 
     def shutdown(self, grace: float = 5) -> None:
         """Stop scheduling; give running tasks `grace` seconds to finish, then TERM, then KILL."""
