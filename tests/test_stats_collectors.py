@@ -9,6 +9,7 @@ import datetime as dt
 import subprocess
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from prometheus_client import CollectorRegistry, generate_latest
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cachemgr.credentials import throwaway
 from cachemgr.scheduler.state import State
+from cachemgr.stats.collectors import credentials
 from cachemgr.stats.collectors.credentials import CredentialsCollector
 from cachemgr.stats.collectors.gstream import GstreamCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
@@ -181,3 +183,35 @@ def test_certificates_and_crls(tmp_path: Path):
         "crl", "-lastupdate", "-noout", "-in", crl_file
     )
     assert m["cachemgr_crl_bad_files", ()] == 1, "the garbage CRL; CA certificates (*.pem) are skipped"
+
+
+def test_crls_are_parsed_again_only_when_they_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    ca = throwaway.make_ca()
+    ca_dir = tmp_path / "certificates"
+    throwaway.install_ca(ca, ca_dir)
+
+    def crl(days: int) -> bytes:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        builder = x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject).last_update(now)
+        return (
+            builder.next_update(now + dt.timedelta(days=days))
+            .sign(ca.key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.PEM)
+        )
+
+    path = ca_dir / "abcd1234.r0"
+    path.write_bytes(crl(2))
+    collector = CredentialsCollector({}, ca_dir)
+    first = scrape(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))]
+    reads: list[Path] = []
+    real = credentials._read_crl
+    monkeypatch.setattr(credentials, "_read_crl", lambda p: reads.append(p) or real(p))
+    assert scrape(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))] == first
+    assert reads == [], "an unchanged CRL is not read again"
+    path.write_bytes(crl(5))  # fetch-crl installed a newer one
+    later = scrape(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))]
+    assert reads == [path] and later > first
+    path.write_bytes(b"garbage")
+    assert scrape(collector)[("cachemgr_crl_bad_files", ())] == 1
+    path.unlink()
+    assert ("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),)) not in scrape(collector)

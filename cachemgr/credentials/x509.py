@@ -39,6 +39,14 @@ def load_cert(path: Path) -> x509.Certificate:
     return load_certs(path)[0]
 
 
+PEM_CRL = b"-----BEGIN X509 CRL-----"
+
+
+def load_crl(data: bytes) -> x509.CertificateRevocationList:
+    """A CRL as fetch-crl writes it (PEM, <hash>.r0) or as some CA dirs carry it (DER); ValueError if neither."""
+    return x509.load_pem_x509_crl(data) if PEM_CRL in data else x509.load_der_x509_crl(data)
+
+
 def load_key(path: Path) -> PrivateKeyTypes:
     try:
         return serialization.load_pem_private_key(path.read_bytes(), password=None)

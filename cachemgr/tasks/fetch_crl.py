@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography import x509 as cx509
 
 from cachemgr import files
-from cachemgr.credentials.x509 import load_certs, now
+from cachemgr.credentials.x509 import CredentialError, load_cert, load_crl, now
 from cachemgr.tasks.base import TaskError, default
 
 _SAYS = re.compile(r"^(?:ERROR|WARN|VERBOSE\(0\))\s+(.*)$")
@@ -32,9 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _load_crl(path: Path) -> cx509.CertificateRevocationList | None:
-    data = path.read_bytes()
     try:
-        return cx509.load_pem_x509_crl(data) if b"-----BEGIN" in data else cx509.load_der_x509_crl(data)
+        return load_crl(path.read_bytes())
     except ValueError:
         return None
 
@@ -43,8 +42,8 @@ def _cas(ca_dir: Path) -> dict[cx509.Name, cx509.Certificate]:
     found: dict[cx509.Name, cx509.Certificate] = {}
     for path in sorted(ca_dir.glob("*.0")) + sorted(ca_dir.glob("*.pem")):
         try:
-            cert = load_certs(path)[0]
-        except Exception:  # a stray file in a CA dir is not this task's business
+            cert = load_cert(path)
+        except CredentialError:  # a stray file in a CA dir is not this task's business
             continue
         found.setdefault(cert.subject, cert)
     return found
@@ -117,20 +116,21 @@ def run(args: argparse.Namespace) -> str:
             raise TaskError("fetch-crl is not installed (Debian package fetch-crl)") from None
         except subprocess.TimeoutExpired:
             raise TaskError(f"fetch-crl did not finish; CRLs in {out_dir} left as they were") from None
-        fetched = {p.name.split(".")[0] for p in staging.iterdir()}
+        staged = sorted(staging.iterdir())
+        fetched = {p.name.split(".")[0] for p in staged}
         problems += [_why(result.stdout + result.stderr, h) for h in urls if h not in fetched]
         installed = []
-        for path in sorted(staging.iterdir()):
+        for path in staged:
             reason = _verify(path, cas, out_dir / path.name)
             if reason:
                 problems.append(reason)
             elif files.install(out_dir / path.name, path.read_bytes(), 0o644):
                 installed.append(path.name)
-    t = now()
-    expired = {name: when for name, when in next_updates(out_dir).items() if when <= t}
+    t, updates = now(), next_updates(out_dir)
+    expired = {name: when for name, when in updates.items() if when <= t}
     problems += [f"{name} expired at {when:%Y-%m-%d %H:%M} UTC" for name, when in sorted(expired.items())]
     if problems:
         raise TaskError("; ".join(problems) + f" (other CRLs in {out_dir} kept)")
-    soonest = min(next_updates(out_dir).values(), default=None)
+    soonest = min(updates.values(), default=None)
     due = f", next update due {soonest:%Y-%m-%d %H:%M} UTC" if soonest else ""
     return f"{len(installed)} CRL(s) updated, {len(urls)} CA(s) current{due}"

@@ -1,4 +1,6 @@
-"""Host certificate and proxy expiry, and CRL freshness per CA (read at scrape time: a few small files).
+"""Host certificate and proxy expiry, and CRL freshness per CA, at scrape time.
+
+A CA dir holds a hundred or so CRLs, some large: each is parsed again only when its (mtime, size) changed.
 
 An expired host cert or a stale CRL breaks the authenticated instance silently: these let alerts fire first.
 """
@@ -8,17 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cryptography import x509
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from cachemgr.credentials.x509 import CredentialError, load_cert
+from cachemgr.credentials.x509 import PEM_CRL, CredentialError, load_cert, load_crl
 
-PEM_CRL = b"-----BEGIN X509 CRL-----"
+NOT_A_CRL, BAD = "not a CRL", "bad"
+Seen = tuple[float, float | None] | str  # (lastUpdate, nextUpdate), NOT_A_CRL or BAD
 
 
-def load_crl(data: bytes) -> x509.CertificateRevocationList:
-    """fetch-crl writes <hash>.r0 as PEM; some CA dirs carry DER ones."""
-    return x509.load_pem_x509_crl(data) if PEM_CRL in data else x509.load_der_x509_crl(data)
+def _read_crl(path: Path) -> Seen:
+    try:
+        data = path.read_bytes()
+        if path.suffix == ".pem" and PEM_CRL not in data:
+            return NOT_A_CRL  # a CA certificate
+        crl = load_crl(data)
+    except (OSError, ValueError):
+        return BAD
+    after = crl.next_update_utc
+    return crl.last_update_utc.timestamp(), after.timestamp() if after else None
 
 
 class CredentialsCollector:
@@ -26,6 +35,7 @@ class CredentialsCollector:
         """certs: kind ("host", "proxy") -> PEM file (a proxy's first certificate is the proxy itself)."""
         self.certs = certs
         self.ca_dir = ca_dir
+        self._crls_seen: dict[Path, tuple[tuple[int, int], Seen]] = {}  # path -> ((mtime_ns, size), what it is)
 
     def collect(self) -> Iterator[Metric]:
         labels = ["kind", "path"]
@@ -56,18 +66,24 @@ class CredentialsCollector:
             "cachemgr_crl_last_update_timestamp_seconds", "When the CA issued its CRL.", labels=["file"]
         )
         bad = 0
+        seen = {}
         for path in sorted([*ca_dir.glob("*.r[0-9]"), *ca_dir.glob("*.pem")]):
             try:
-                data = path.read_bytes()
-                if path.suffix == ".pem" and PEM_CRL not in data:
-                    continue  # a CA certificate, not a CRL
-                crl = load_crl(data)
-            except (OSError, ValueError):
+                st = path.stat()
+            except OSError:
+                continue  # replaced between the glob and the stat
+            key = (st.st_mtime_ns, st.st_size)
+            known = self._crls_seen.get(path)
+            what = known[1] if known and known[0] == key else _read_crl(path)
+            seen[path] = (key, what)
+            if what == BAD:
                 bad += 1
-                continue
-            if crl.next_update_utc is not None:
-                next_update.add_metric([path.name], crl.next_update_utc.timestamp())
-            last_update.add_metric([path.name], crl.last_update_utc.timestamp())
+            elif isinstance(what, tuple):
+                last, after = what
+                if after is not None:
+                    next_update.add_metric([path.name], after)
+                last_update.add_metric([path.name], last)
+        self._crls_seen = seen  # files gone from the dir drop out
         yield next_update
         yield last_update
         yield GaugeMetricFamily("cachemgr_crl_bad_files", "CRL files in the CA dir that do not parse.", bad)
