@@ -116,6 +116,7 @@ def test_state_survives_a_restart(tmp_path):
         ("* * * * * reboot", "task", 'unknown task "reboot"'),
         ("* * * * * gridmap --bogus 1", "gridmap", "unrecognized arguments: --bogus 1"),
         ("* * * * * fetch-crl --delay soon", "fetch-crl", "not a duration"),
+        ("* * * * * gridmap --del 5", "gridmap", "unrecognized arguments: --del 5"),  # no abbreviations
     ],
 )
 def test_bad_crontab_lines(tmp_path, line, key, reason):
@@ -126,6 +127,11 @@ def test_bad_crontab_lines(tmp_path, line, key, reason):
     assert (problem.line, problem.key) == (2, key) and reason in problem.reason
     result = cachemgr("cron", "--crontab", str(tmp_path / "cron"), "--state", str(tmp_path / "s.json"))
     assert result.returncode == 2 and f"{tmp_path}/cron:2: {key}: " in result.stderr
+
+
+def test_task_options_are_not_taken_for_scheduling_options():
+    (entry,) = crontab.parse("0 * * * * fetch-crl --timeout 5m --download-timeout 7 --parallel 3\n", "t")
+    assert entry.timeout == 300 and entry.args == ("--download-timeout", "7", "--parallel", "3")
 
 
 def test_rendered_crontabs_are_valid():

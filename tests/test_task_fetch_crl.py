@@ -42,7 +42,7 @@ def site(tmp_path):
 
 
 def fetch(ca_dir, timeout="3"):
-    return cachemgr("task", "fetch-crl", "--ca-dir", str(ca_dir), "--timeout", timeout)
+    return cachemgr("task", "fetch-crl", "--ca-dir", str(ca_dir), "--download-timeout", timeout)
 
 
 def point(ca_dir, h, url):

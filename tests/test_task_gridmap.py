@@ -20,7 +20,7 @@ OUTSIDER = "/DC=org/DC=cilogon/C=US/O=Elsewhere/CN=Not A Member"
 
 
 def gridmap(source, out, *extra):
-    return cachemgr("task", "gridmap", "--source", source, "--out", str(out), "--timeout", "5", *extra)
+    return cachemgr("task", "gridmap", "--source", source, "--out", str(out), "--source-timeout", "5", *extra)
 
 
 def test_ldap_members_with_quoting(tmp_path):

@@ -35,7 +35,8 @@ class _Quiet(argparse.ArgumentParser):
 
 
 def _scheduling_options() -> argparse.ArgumentParser:
-    p = _Quiet(add_help=False)
+    # No abbreviations: "--del 5" or a task's own option must never be taken for a scheduling option.
+    p = _Quiet(add_help=False, allow_abbrev=False)
     p.add_argument("--delay", type=duration, default=0)
     p.add_argument("--timeout", type=duration, default=3600)
     p.add_argument("--at-start", action="store_true")

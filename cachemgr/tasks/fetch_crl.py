@@ -27,7 +27,7 @@ _SAYS = re.compile(r"^(?:ERROR|WARN|VERBOSE\(0\))\s+(.*)$")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ca-dir", type=Path, default=Path(default("auth.cadir")), help="CA certs and *.crl_url files")
     p.add_argument("--out-dir", type=Path, default=None, help="where CRLs go (default: the CA dir)")
-    p.add_argument("--timeout", type=int, default=10, help="seconds per download (fetch-crl -T)")
+    p.add_argument("--download-timeout", type=int, default=10, help="seconds per download (fetch-crl -T)")
     p.add_argument("--parallel", type=int, default=20, help="parallel downloads (fetch-crl -p)")
 
 
@@ -106,12 +106,13 @@ def run(args: argparse.Namespace) -> str:
             "-s",
             str(state),
             "-T",
-            str(args.timeout),
+            str(args.download_timeout),
             "-p",
             str(args.parallel),
         ]
         try:
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout * (len(urls) + 2) + 30)
+            limit = args.download_timeout * (len(urls) + 2) + 30
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
         except FileNotFoundError:
             raise TaskError("fetch-crl is not installed (Debian package fetch-crl)") from None
         except subprocess.TimeoutExpired:

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="refuse losing more than this fraction of the entries",
     )
     p.add_argument("--force", action="store_true", help="install even an empty or much smaller file")
-    p.add_argument("--timeout", type=float, default=30, help="seconds for the source to answer")
+    p.add_argument("--source-timeout", type=float, default=30, help="seconds for the source to answer")
 
 
 def _read_map(path: Path) -> dict[str, str]:
@@ -46,7 +46,7 @@ def _read_map(path: Path) -> dict[str, str]:
 def _fetch(args: argparse.Namespace) -> dict[str, str]:
     query = sources.LdapQuery(args.ldap_base, args.ldap_filter, args.ldap_attribute)
     try:
-        return sources.entries(args.source, args.account, query, args.timeout)
+        return sources.entries(args.source, args.account, query, args.source_timeout)
     except sources.SourceError as e:
         raise TaskError(f"{e}; {args.out} left as it was") from None
 
