@@ -39,4 +39,4 @@ def test_base_is_pinned_and_entrypoint_is_supervise():
     assert re.search(r"^FROM debian:bookworm-slim$", DOCKERFILE, re.M)
     assert 'ENTRYPOINT ["cachemgr"]' in DOCKERFILE
     assert f'CMD ["supervise", "--config", "{CONFIGMAP_MOUNT}"]' in DOCKERFILE
-    assert BY_NAME["k8s.image"].default.rsplit(":", 1)[1] in DOCKERFILE  # ARG VERSION matches the default tag
+    assert f"ARG VERSION={BY_NAME['k8s.image'].default.rsplit(':', 1)[1]}" in DOCKERFILE  # the default tag

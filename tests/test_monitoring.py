@@ -18,7 +18,6 @@ import urllib.request
 import pytest
 import yaml
 from conftest import REPO
-from demo_run import start
 from prometheus_client.parser import text_string_to_metric_families
 from promserver import prometheus, query
 
@@ -192,13 +191,6 @@ def test_metric_name_reader():
 
 
 # --- a real Prometheus scraping a real exporter ---
-
-
-@pytest.fixture(scope="module")
-def demo():
-    running = start()
-    yield running
-    running.stop()
 
 
 def _get(url: str) -> dict:

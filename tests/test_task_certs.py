@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import pwd
 import stat
 import sys
@@ -9,7 +10,7 @@ import sys
 import pytest
 from conftest import cachemgr
 from cryptography import x509
-from pki import NOW, ca_file, host, openssl_verify, snapshot, write
+from pki import ca_file, host, openssl_verify, snapshot, write
 
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import PROXY_CERT_INFO
@@ -95,6 +96,7 @@ def refresh(cert, key, out, *extra):
 def test_refresh_proxy_makes_an_rfc3820_proxy_openssl_accepts(ca, tmp_path):
     cert, key = write(host(ca), tmp_path, "host")
     out = tmp_path / "run" / "x509up"
+    made = dt.datetime.now(dt.UTC)
     result = refresh(cert, key, out, "--valid", "48h")
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.stat().st_uid == XROOTD.pw_uid
@@ -105,7 +107,7 @@ def test_refresh_proxy_makes_an_rfc3820_proxy_openssl_accepts(ca, tmp_path):
     assert proxy.subject.rdns[-1].rfc4514_string() == f"CN={proxy.serial_number}"
     ext = proxy.extensions.get_extension_for_oid(PROXY_CERT_INFO)
     assert ext.critical
-    hours = (proxy.not_valid_after_utc - NOW).total_seconds() / 3600
+    hours = (proxy.not_valid_after_utc - made).total_seconds() / 3600
     assert 47.5 < hours < 48.5
     proxy_pem = tmp_path / "proxy-only.pem"
     proxy_pem.write_bytes(out.read_bytes().split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n")
