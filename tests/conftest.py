@@ -7,10 +7,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cachemgr import sandbox
 from cachemgr.xrootd import origin
@@ -99,3 +102,27 @@ def pods() -> Iterator[list]:
     for pod in started:
         pod.stop()
         sandbox.remove(pod.box)
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
+    """Prometheus text -> {(name, sorted labels): value}."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def scrape(url: str, wait: float = 30) -> str:
+    """/metrics of an exporter that may still be starting."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.read().decode()
+        except OSError:
+            assert time.monotonic() < deadline, f"no exporter at {url}"
+            time.sleep(0.5)

@@ -6,10 +6,9 @@ import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from conftest import EXAMPLE, cachemgr
+from conftest import EXAMPLE, cachemgr, samples, scrape
 
 from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
@@ -46,15 +45,10 @@ class Pod:
             time.sleep(0.5)
 
     def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.v['ports.metrics']}/metrics"
-        deadline = time.monotonic() + 30
-        while True:  # the exporter may still be starting
-            try:
-                with urllib.request.urlopen(url, timeout=10) as response:
-                    return response.read().decode()
-            except OSError:
-                assert time.monotonic() < deadline, "no exporter"
-                time.sleep(0.5)
+        return scrape(f"http://127.0.0.1:{self.v['ports.metrics']}/metrics")
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return samples(self.metrics()).get((name, tuple(sorted(labels.items()))))
 
     def health(self, *flags: str) -> subprocess.CompletedProcess:
         return cachemgr("health", *flags, "--config", str(self.box.config_dir))

@@ -54,15 +54,6 @@ def selftest_after(pod: Pod, since: float) -> dict:
         time.sleep(0.5)
 
 
-def metric(pod: Pod, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in pod.metrics().splitlines():
-        m = re.fullmatch(rf"{name}\{{([^}}]*)\}} (\S+)", line)
-        if m and all(part in m[1] for part in want.split(",")):
-            return float(m[2])
-    raise AssertionError(f"no {name}{{{want}}} in /metrics")
-
-
 def restart_auth_instance(pod: Pod) -> None:
     rpc = supervisor_rpc.connect(pod.run).supervisor
     rpc.stopProcess("xrootd-auth")
@@ -113,7 +104,7 @@ def test_cache_reads_a_protected_origin_with_its_proxy_and_fails_visibly_when_it
         assert get(pod, "/public/miss-0.bin") == FILES["/public/miss-0.bin"]
         assert re.search(r"login as cache$", up.daemon.log.read_text(), re.M)
         assert selftest_after(pod, time.time())["ok"] is True
-        assert metric(pod, "cachemgr_selftest_success", check="miss_auth") == 1
+        assert pod.metric("cachemgr_selftest_success", check="miss_auth") == 1
 
         # The proxy expires; the restart drops the GSI client's valid copy in memory.
         key = x509.load_key(Path(pod.v["auth.hostkey"]))
@@ -124,8 +115,9 @@ def test_cache_reads_a_protected_origin_with_its_proxy_and_fails_visibly_when_it
             get(pod, "/public/miss-1.bin")
         failed = selftest_after(pod, time.time())
         assert failed["ok"] is False, failed
-        assert metric(pod, "cachemgr_selftest_success", check="miss_auth") == 0
-        assert metric(pod, "cachemgr_certificate_not_after_timestamp_seconds", kind="proxy") < time.time()
+        assert pod.metric("cachemgr_selftest_success", check="miss_auth") == 0
+        proxy_end = pod.metric("cachemgr_certificate_not_after_timestamp_seconds", kind="proxy", path=str(proxy))
+        assert proxy_end is not None and proxy_end < time.time()
         ready = pod.health("--ready")
         assert ready.returncode == 1 and "self-test miss_auth" in ready.stdout
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import scrape
 from demo_run import Demo, add_origin_file, curl, sha256, start, xrdcp
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
@@ -83,9 +84,6 @@ def test_demo_stops_everything_within_10s_on_sigterm():
 
 
 def test_demo_serves_metrics(demo: Demo):
-    import urllib.request
-
-    with urllib.request.urlopen(demo.env["METRICS"], timeout=10) as response:
-        text = response.read().decode()
+    text = scrape(demo.env["METRICS"])  # the demo prints it once xrootd is up; the exporter may lag
     assert f'cachemgr_filesystem_size_bytes{{path="{demo.env["CACHE_DIR"]}"' in text
     assert 'cachemgr_process_up{program="xrootd-noauth"} 1.0' in text

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from authkit import curl, xrdcp
+from conftest import samples, scrape
 from demo_run import Demo, start
 
 from cachemgr.credentials import throwaway, x509
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
+MISS_AUTH = (("check", "miss_auth"),)
 SECRET = b"Only the authenticated instance may serve this.\n"
 HELLO = b"Hello from the cachemgr demo origin.\n"
 
@@ -73,12 +74,8 @@ def test_the_public_instance_still_refuses_the_protected_namespace(demo: Demo):
 
 def test_the_self_test_reaches_the_protected_origin(demo: Demo):
     deadline = time.monotonic() + 60
-    while True:
-        with urllib.request.urlopen(demo.env["METRICS"], timeout=10) as response:
-            text = response.read().decode()
-        if 'cachemgr_selftest_success{check="miss_auth"} 1.0' in text:
-            break
-        assert time.monotonic() < deadline, [line for line in text.splitlines() if "selftest" in line]
+    while (got := samples(scrape(demo.env["METRICS"]))).get(("cachemgr_selftest_success", MISS_AUTH)) != 1:
+        assert time.monotonic() < deadline, {k: v for k, v in got.items() if k[0].startswith("cachemgr_selftest")}
         time.sleep(1)
 
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO, serving
+from conftest import EXAMPLE, REPO, Samples, samples, serving
 from demo_run import xrdcp
-from prometheus_client.parser import text_string_to_metric_families
 
 from cachemgr import sandbox
 
@@ -74,12 +73,8 @@ class Running:
         with urllib.request.urlopen(self.env["METRICS"], timeout=10) as r:
             return r.read().decode()
 
-    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(self.scrape())
-            for s in family.samples
-        }
+    def samples(self) -> Samples:
+        return samples(self.scrape())
 
     def value(self, name: str, **labels: str) -> float | None:
         return self.samples().get((name, tuple(sorted(labels.items()))))

@@ -17,8 +17,7 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import REPO
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import REPO, Samples, samples, scrape
 from promserver import prometheus, query
 
 MONITORING = REPO / "k8s" / "monitoring"
@@ -201,14 +200,8 @@ def _get(url: str) -> dict:
         return json.loads(e.read())
 
 
-def _own_samples(metrics_url: str) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(metrics_url, timeout=10) as r:
-        text = r.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+def _own_samples(metrics_url: str) -> Samples:
+    return samples(scrape(metrics_url))
 
 
 @pytest.mark.usefixtures("xrootd_installed")

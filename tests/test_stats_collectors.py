@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import samples
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from cachemgr.credentials import throwaway
 from cachemgr.scheduler.state import State
@@ -52,12 +52,7 @@ GSTREAM = (
 def scrape(collector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    text = generate_latest(registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    return samples(generate_latest(registry).decode())
 
 
 def packet(pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=5250718, us=0, uu=25717) -> bytes:

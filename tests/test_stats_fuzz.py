@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import samples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from test_stats_collectors import GSTREAM, packet
 
 from cachemgr.stats import cinfo, synth
@@ -56,8 +56,7 @@ def mutate(data: bytes, edits: list[tuple[int, int | bytes, bool]], cut: int | N
 def scrape(collector) -> dict[str, float]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    text = generate_latest(registry).decode()
-    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+    return {name: v for (name, labels), v in samples(generate_latest(registry).decode()).items() if not labels}
 
 
 def check_summary(data: bytes) -> None:
