@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cachemgr import sandbox
+from cachemgr import files, sandbox
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import key_pem, load_cert
 from cachemgr.xrootd import origin, process
@@ -46,10 +46,8 @@ def _reader(box: sandbox.Sandbox, root: Path) -> dict[str, str]:
     assert box.ca is not None
     cadir = Path(box.values["auth.cadir"])
     ca_key = root / "ca" / "ca-key.pem"
-    ca_key.parent.mkdir()
-    ca_key.touch(mode=0o600)
-    ca_key.write_bytes(key_pem(box.ca.key))
-    (dn,) = box.values["namespaces.protected"][0].dns[:1]
+    files.install(ca_key, key_pem(box.ca.key), 0o600)
+    dn = box.values["namespaces.protected"][0].dns[0]
     reader = throwaway.write_reader(throwaway.issue(box.ca, dn, host=False), root / "reader", "reader")
     return {
         "AUTH_XROOT": f"root://localhost:{box.values['ports.auth']}",

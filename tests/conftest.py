@@ -126,3 +126,9 @@ def scrape(url: str, wait: float = 30) -> str:
         except OSError:
             assert time.monotonic() < deadline, f"no exporter at {url}"
             time.sleep(0.5)
+
+
+def processes_naming(text: str) -> list[str]:
+    """Command lines of running processes that contain text (a test's temp dir): what it left behind."""
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if text in line]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from conftest import REPO
+from conftest import REPO, processes_naming
 
 KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED", "METRICS")
 AUTH_KEYS = ("AUTH_XROOT", "AUTH_HTTPS", "CA_DIR", "CA_CERT", "CA_KEY", "USER_CERT", "USER_KEY", "USER_PROXY")
@@ -23,6 +26,7 @@ AUTH_KEYS = ("AUTH_XROOT", "AUTH_HTTPS", "CA_DIR", "CA_CERT", "CA_KEY", "USER_CE
 class Demo:
     proc: subprocess.Popen
     env: dict[str, str]
+    log: IO[bytes]  # its stderr: supervise relays every program's log there
 
     @property
     def root(self) -> Path:
@@ -37,22 +41,28 @@ class Demo:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             raise
+        finally:
+            self.log.close()
         return time.monotonic() - start
+
+    def log_tail(self, lines: int = 15) -> str:
+        self.log.seek(0)
+        return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
 
     def leftovers(self) -> list[str]:
         """Processes whose command line still names this demo's directory."""
-        out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        return [line for line in out.splitlines() if str(self.root) in line]
+        return processes_naming(str(self.root))
 
 
 def start(*flags: str, timeout: float = 60) -> Demo:
     """`cachemgr demo [flags]`, once it has printed every line (--auth: the AUTH_KEYS too)."""
     keys = KEYS + (AUTH_KEYS if "--auth" in flags else ())
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (the Demo closes it when it stops)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cachemgr", "demo", *flags],
         cwd=REPO,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         text=True,
         start_new_session=True,
     )
@@ -60,17 +70,20 @@ def start(*flags: str, timeout: float = 60) -> Demo:
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
     env: dict[str, str] = {}
     deadline = time.monotonic() + timeout
+    demo = Demo(proc, env, log)
     while set(keys) - set(env):
         if time.monotonic() > deadline or proc.poll() is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            raise AssertionError(f"demo did not print {sorted(set(keys) - set(env))} (exit {proc.poll()})")
+            with contextlib.suppress(ProcessLookupError):  # it may have exited already
+                os.killpg(proc.pid, signal.SIGTERM)
+            missing = sorted(set(keys) - set(env))
+            raise AssertionError(f"demo did not print {missing} (exit {proc.poll()}):\n{demo.log_tail()}")
         try:
             key, sep, value = lines.get(timeout=0.5).strip().partition("=")
         except queue.Empty:
             continue
         if sep:
             env[key] = value
-    return Demo(proc, env)
+    return demo
 
 
 def sha256(path: Path) -> str:

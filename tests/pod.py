@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import EXAMPLE, cachemgr, samples, scrape
+from conftest import EXAMPLE, cachemgr, processes_naming, samples, scrape
 
 from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
@@ -64,5 +64,4 @@ class Pod:
         return time.monotonic() - start
 
     def leftovers(self) -> list[str]:
-        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        return [line for line in ps.splitlines() if str(self.box.root) in line]
+        return processes_naming(str(self.box.root))

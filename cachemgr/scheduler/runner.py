@@ -79,13 +79,11 @@ class Scheduler:
         entries: list[Entry],
         state: State,
         clock: Clock | None = None,
-        command: Callable[[Entry], list[str]] = task_command,
         log: Callable[[str], None] = _log,
     ):
         self.entries = entries
         self.state = state
         self.clock = clock or SystemClock()
-        self.command = command
         self.log = log
         self.stop = threading.Event()
         self._running: dict[str, subprocess.Popen | None] = {}
@@ -121,7 +119,7 @@ class Scheduler:
                 return
             self._running[entry.task] = None
         thread = threading.Thread(target=self._run, args=(entry, delay), name=entry.task, daemon=True)
-        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]  # `cachemgr cron` runs for months
         thread.start()
 
     def _run(self, entry: Entry, delay: float) -> None:
@@ -147,7 +145,7 @@ class Scheduler:
             with self._lock:
                 self._running[entry.task] = proc
 
-        return execute(self.command(entry), entry.timeout, track)
+        return execute(task_command(entry), entry.timeout, track)
 
     def shutdown(self, grace: float = 5) -> None:
         """Stop scheduling; give running tasks `grace` seconds to finish, then TERM, then KILL."""

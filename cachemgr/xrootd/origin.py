@@ -7,10 +7,10 @@ DNs it is given log in (mapping required) and read; the cache reaches it with th
 from __future__ import annotations
 
 import os
-import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from cachemgr import files
 from cachemgr.credentials import throwaway
 from cachemgr.gridmap import mapfile
 from cachemgr.render.engine import environment
@@ -34,6 +34,7 @@ class Origin:
     root: Path
     port: int
     daemon: process.Daemon
+    protected: bool
 
     @property
     def data(self) -> Path:
@@ -42,7 +43,7 @@ class Origin:
     @property
     def address(self) -> str:
         """host:port, as pss.origin wants it."""
-        return address(self.port, (self.root / "hostcert.pem").exists())
+        return address(self.port, self.protected)
 
     def stop(self) -> None:
         self.daemon.stop(timeout=5)
@@ -56,7 +57,7 @@ def start(
     data, run = root / "data", root / "run"
     data.mkdir(parents=True, exist_ok=True)
     run.mkdir(parents=True, exist_ok=True)
-    uid, gid = (pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid) if process.is_root() else (-1, -1)
+    uid, gid = files.owner_ids(user)
     gsi = None
     if protect is not None:
         gsi = {
@@ -77,4 +78,4 @@ def start(
         for path in (root, run):
             os.chown(path, uid, gid)
     daemon = process.start("xrootd", name, config, root / "origin.log", run, user=user)
-    return Origin(root, port, daemon)
+    return Origin(root, port, daemon, protect is not None)

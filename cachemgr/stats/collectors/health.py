@@ -20,7 +20,7 @@ class HealthCollector:
             return  # no self-test has run yet
         ok = GaugeMetricFamily(
             "cachemgr_selftest_success",
-            "1 when the check passed (hit_xroot, hit_http, miss, disk); a skipped check is absent",
+            "1 when the check passed (hit_xroot, hit_http, miss, miss_auth, disk); a skipped check is absent",
             labels=["check"],
         )
         took = GaugeMetricFamily("cachemgr_selftest_duration_seconds", "Time the check took", labels=["check"])
