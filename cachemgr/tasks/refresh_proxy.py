@@ -23,11 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cert", type=Path, default=Path(default("auth.hostcert")))
     p.add_argument("--key", type=Path, default=Path(default("auth.hostkey")))
     p.add_argument("--out", type=Path, default=Path(default("auth.proxy")))
-    p.add_argument("--valid", type=duration, default=duration(default("auth.proxy_lifetime")), help="e.g. 48h")
+    p.add_argument("--valid", type=duration, default=default("auth.proxy_lifetime"), help="e.g. 48h")
     p.add_argument(
         "--min-remaining",
         type=duration,
-        default=duration(default("auth.proxy_min_remaining")),
+        default=default("auth.proxy_min_remaining"),
         help="make a new proxy when the current one has less left (e.g. 24h)",
     )
     p.add_argument("--owner", default=default("xrootd.user"))
