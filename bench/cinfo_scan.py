@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import resource
 import shutil
 import statistics
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from cachemgr.stats import cinfo, synth
+from cachemgr.stats import synth
 from cachemgr.stats.collectors.cache_scan import CacheScan
 from cachemgr.stats.exporter import Exporter, Options
 
@@ -34,18 +33,8 @@ FANOUT = 32
 
 
 def _generate_top(root: str, top: int, files: int, seed: int) -> None:
-    """Files top, top+FANOUT, ... of the tree: the layout of synth.write_tree, one process per top directory."""
-    rng = random.Random(seed * 1000 + top)
-    for i in range(top, files, FANOUT):
-        d = os.path.join(root, f"d{top:02d}", f"d{i // FANOUT % FANOUT:02d}")
-        if i < FANOUT * FANOUT:
-            os.makedirs(d, exist_ok=True)
-        info = synth.random_cinfo(rng, 1_700_000_000)
-        path = os.path.join(d, f"f{i}.root")
-        with open(path + ".cinfo", "wb") as f:
-            f.write(cinfo.encode(info))
-        with open(path, "wb") as f:
-            os.ftruncate(f.fileno(), info.file_size)  # sparse: tar -S and st_blocks see holes
+    """The files of top directory dNN (files top, top+FANOUT, ...), one process per top directory."""
+    synth.write_tree(Path(root), files, seed=seed * 1000 + top, fanout=FANOUT, start=top, step=FANOUT)
 
 
 def tree(base: Path, files: int) -> Path:

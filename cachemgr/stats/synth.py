@@ -30,16 +30,19 @@ def random_cinfo(rng: random.Random, now: int, buffer_size: int = 1 << 20, max_s
     return Cinfo(VERSION, buffer_size, size, created, 0, count, rng.choice(CKSUM_STATES), bitvec, tuple(accesses))
 
 
-def write_tree(root: Path, files: int, seed: int = 0, fanout: int = 32, data: bool = True) -> list[Path]:
+def write_tree(
+    root: Path, files: int, seed: int = 0, fanout: int = 32, data: bool = True, start: int = 0, step: int = 1
+) -> list[Path]:
     """files cinfo files spread over directories root/dNN/dNN/..., each beside a sparse data file.
 
     Data files are truncated to their logical size, so st_blocks stays near zero as on a partial cache.
+    start/step write only files start, start+step, ... (for writing one tree from several processes).
     Returns the data file paths.
     """
     rng = random.Random(seed)
     now = 1_700_000_000
     paths = []
-    for i in range(files):
+    for i in range(start, files, step):
         d = root / f"d{i % fanout:02d}" / f"d{i // fanout % fanout:02d}"
         if i < fanout * fanout:
             d.mkdir(parents=True, exist_ok=True)

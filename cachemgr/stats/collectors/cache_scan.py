@@ -388,6 +388,17 @@ class CacheScan:
             self.close()
 
 
+GAUGES = {  # Totals field -> metric, by namespace prefix
+    "files": ("cachemgr_cache_files", "Cached files (with a valid cinfo file)."),
+    "complete": ("cachemgr_cache_complete_files", "Cached files with every block on disk."),
+    "disk_bytes": ("cachemgr_cache_disk_bytes", "Bytes cached files use on disk (st_blocks * 512)."),
+    "logical_bytes": ("cachemgr_cache_logical_bytes", "Sum of the cached files' full sizes."),
+    "accesses": ("cachemgr_cache_accesses", "Sum of the cached files' access counts."),
+    "last_access": ("cachemgr_cache_last_access_timestamp_seconds", "Latest access to a cached file."),
+    "bad": ("cachemgr_cache_bad_cinfo_files", "cinfo files XRootD itself would refuse."),
+}
+
+
 class CacheScanCollector:
     def __init__(self, scan: CacheScan):
         self.scan = scan
@@ -406,18 +417,10 @@ class CacheScanCollector:
         yield GaugeMetricFamily(
             "cachemgr_cache_scan_parsed_files", "cinfo files the last scan had to read (new or changed).", snap.parsed
         )
-        gauges = {
-            "files": ("cachemgr_cache_files", "Cached files (with a valid cinfo file)."),
-            "complete": ("cachemgr_cache_complete_files", "Cached files with every block on disk."),
-            "disk_bytes": ("cachemgr_cache_disk_bytes", "Bytes cached files use on disk (st_blocks * 512)."),
-            "logical_bytes": ("cachemgr_cache_logical_bytes", "Sum of the cached files' full sizes."),
-            "accesses": ("cachemgr_cache_accesses", "Sum of the cached files' access counts."),
-            "last_access": ("cachemgr_cache_last_access_timestamp_seconds", "Latest access to a cached file."),
-            "bad": ("cachemgr_cache_bad_cinfo_files", "cinfo files XRootD itself would refuse."),
-        }
-        for attr, (name, doc) in gauges.items():
+        rows = sorted(snap.by_prefix.items())
+        for attr, (name, doc) in GAUGES.items():
             family = GaugeMetricFamily(name, doc, labels=["path"])
-            for path, t in sorted(snap.by_prefix.items()):
+            for path, t in rows:
                 family.add_metric([path], getattr(t, attr))
             yield family
         family = GaugeMetricFamily(
@@ -426,7 +429,7 @@ class CacheScanCollector:
             "bypass: not cached); drops when files are purged.",
             labels=["path", "type"],
         )
-        for path, t in sorted(snap.by_prefix.items()):
+        for path, t in rows:
             for kind, value in (("hit", t.hit), ("miss", t.miss), ("bypass", t.bypass)):
                 family.add_metric([path, kind], value)
         yield family
