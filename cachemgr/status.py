@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 # What the fleet view asks Prometheus for: every series the screen uses.
+# Shown red below these, as the ProxyExpiring and HostCertExpiring alerts (k8s/monitoring/alerts.yml) fire.
+PROXY_WARN, HOST_CERT_WARN = 12 * 3600, 14 * 86400
 FLEET_QUERY = '{__name__=~"cachemgr_(process|certificate|crl|task|filesystem|selftest|cache_read)_.+"}'
 
 
@@ -103,7 +105,7 @@ def tables(node: str, samples: list[Sample], now: float) -> list[Table]:
     for s in samples:
         if s.name == "cachemgr_certificate_not_after_timestamp_seconds":
             left = s.value - now
-            limit = 12 * 3600 if s.labels.get("kind") == "proxy" else 14 * 86400
+            limit = PROXY_WARN if s.labels.get("kind") == "proxy" else HOST_CERT_WARN
             creds.add_row(
                 f"{s.labels.get('kind')} {s.labels.get('path', '')}",
                 ("[red]" if left < limit else "[green]") + (_ago(left) if left > 0 else "EXPIRED"),

@@ -160,6 +160,11 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
 # --- dashboard ---
 
 
+def test_status_reads_only_metric_names_the_exporter_serves():
+    used = set(re.findall(r'"((?:cachemgr|xrootd)_[a-z_]+)"', (REPO / "cachemgr" / "status.py").read_text()))
+    assert used and used <= exposed(), used - exposed()  # a misspelt name would just leave a table empty
+
+
 def test_dashboard_covers_every_collector_with_real_metric_names():
     board = json.loads(DASHBOARD.read_text())
     assert board["schemaVersion"] >= 36
