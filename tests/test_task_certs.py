@@ -167,4 +167,10 @@ def test_refresh_proxy_with_a_voms_command(ca, tmp_path):
         stand_in.replace("{cert}", str(other[0])).replace("{key}", str(other[1])),
     )
     assert foreign.returncode == 1 and "host certificate" in foreign.stderr and "left as it was" in foreign.stderr
+    # A real proxy maker of the same kind: XRootD's xrdgsiproxy, whose proxies are SHA-1.
+    cadir = tmp_path / "certificates"
+    throwaway.install_ca(ca, cadir)
+    xrdgsiproxy = f"xrdgsiproxy init -certdir {cadir} -cert {{cert}} -key {{key}} -out {{out}} -valid {{hours}}:00"
+    sha1 = refresh(cert, key, out, "--min-remaining", "100h", "--voms-command", xrdgsiproxy)
+    assert sha1.returncode == 1 and "signed with SHA1, which OpenSSL 3 clients (curl) refuse" in sha1.stderr
     assert snapshot(out) == before

@@ -136,6 +136,10 @@ def check_proxy(data: bytes, issuer: x509.Certificate, source: str) -> x509.Cert
         raise CredentialError(f"{source}: not a proxy file (certificate, then key)") from None
     if proxy.issuer != issuer.subject:
         raise CredentialError(f"{source}: issued by {proxy.issuer.rfc4514_string()}, not the host certificate")
+    algorithm = proxy.signature_hash_algorithm
+    if algorithm is None or algorithm.name in ("sha1", "md5"):  # xrdgsiproxy still signs with SHA-1
+        name = algorithm.name.upper() if algorithm else "an unknown"
+        raise CredentialError(f"{source}: signed with {name}, which OpenSSL 3 clients (curl) refuse; make SHA-256")
     try:
         proxy.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
