@@ -43,6 +43,15 @@ CASES = [
         "ports.http",
         "already used by ports.xroot",
     ),
+    (
+        "hash-in-path",
+        "auth:\n  gridmap: /etc/grid#map\n",
+        None,
+        "n1",
+        4,
+        "auth.gridmap",
+        "contains white space, # or a quote",
+    ),
     ("port-range", "ports:\n  http: 70000\n", None, "n1", 4, "ports.http", "not a TCP/UDP port"),
     ("missing-origin", "", "site:\n  name: X\n", "n1", 1, "origin.host", "is required"),
     (

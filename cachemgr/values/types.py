@@ -90,8 +90,8 @@ def parse_abs_path(raw: Any) -> str:
     text = _text(raw)
     if not text.startswith("/"):
         raise ValueError(f'"{text}" is not an absolute path')
-    if any(c.isspace() for c in text):
-        raise ValueError(f'"{text}" contains white space, which XRootD configs cannot quote')
+    if any(c.isspace() or c in "#\"'" for c in text):  # a comment or quote in an xrootd config or the crontab
+        raise ValueError(f'"{text}" contains white space, # or a quote, which XRootD configs cannot quote')
     if ".." in text.split("/"):
         raise ValueError(f'"{text}" contains ".."')
     return posixpath.normpath(text)
