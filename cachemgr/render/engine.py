@@ -158,12 +158,10 @@ def _context(v: NodeValues) -> dict[str, Any]:
 def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str, Any]:
     """What `cachemgr supervise`, `health` and `selftest` need to know in the pod (runtime.json)."""
     return {
-        "node": v.name,
         "files": files,
         "user": v["xrootd.user"],
         "paths": {"config": v["paths.config"], "run": v["paths.run"], "log": v["paths.log"]},
         "instances": [vars(i) for i in found],
-        "cmsd": bool(v["redirector"]),
         "disks": [i.root for i in found] + v["cache.data_disks"] + v["cache.meta_disks"],
         "sentinel": v["cache.sentinel"] or None,
         "disk_high": v["cache.disk_high"],
@@ -173,7 +171,6 @@ def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str
         "auth": {
             "enabled": v["auth.enabled"],
             "hostcert": v["auth.hostcert"],
-            "hostkey": v["auth.hostkey"],
             "xrd_dir": v["auth.xrd_dir"],
             "cadir": v["auth.cadir"],
             "gridmap": v["auth.gridmap"],
