@@ -37,7 +37,7 @@ import yaml
 from cachemgr import sandbox
 from cachemgr.values.load import ValuesError
 from cachemgr.values.resolve import load_nodes
-from cachemgr.values.types import format_size, parse_size
+from cachemgr.values.units import format_size, parse_size
 from cachemgr.xrootd import origin, process
 
 REPO = Path(__file__).resolve().parents[1]

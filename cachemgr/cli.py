@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cachemgr.params import BY_NAME
 from cachemgr.values.load import Problem, ValuesError
+from cachemgr.values.units import parse_duration
 
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "k8s"
 
@@ -288,8 +289,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--gstream-port", type=int, default=BY_NAME["ports.gstream"].default, help="UDP, on 127.0.0.1")
     s.add_argument("--disks", type=Path, nargs="*", default=[], help="data disks (default: the cache root)")
     s.add_argument("--meta-disks", type=Path, nargs="*", default=[])
-    s.add_argument("--scan-depth", type=int, default=2, help="namespace prefix depth of the per-path metrics")
-    s.add_argument("--scan-interval", type=float, default=300.0, help="seconds between cache scans")
+    s.add_argument(
+        "--scan-depth", type=int, default=BY_NAME["exporter.scan_depth"].default, help="namespace prefix depth"
+    )
+    s.add_argument(
+        "--scan-interval",
+        type=float,
+        default=parse_duration(BY_NAME["exporter.scan_interval"].default),
+        help="seconds between cache scans",
+    )
     s.add_argument(
         "--state-file", type=Path, default=Path(BY_NAME["paths.run"].default) / "tasks.json", help="scheduler state"
     )

@@ -220,7 +220,13 @@ def test_fleet_podmonitor_selects_the_cache_pods(rendered):
     assert pm["apiVersion"] == "monitoring.coreos.com/v1" and pm["kind"] == "PodMonitor"
     pod_labels = deployment(rendered, "local")["spec"]["template"]["metadata"]["labels"]
     assert pm["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    endpoint = pm["spec"]["podMetricsEndpoints"][0]
+    assert endpoint["port"] == "metrics"
+    # The node label the alerts and dashboard group by: the pod's instance label, which is its node's name.
+    (relabel,) = endpoint["relabelings"]
+    source = "__meta_kubernetes_pod_label_app_kubernetes_io_instance"
+    assert relabel == {"sourceLabels": [source], "targetLabel": "node"}
+    assert pod_labels["app.kubernetes.io/instance"] == "local"
 
 
 def test_rendering_a_subset_leaves_fleet_files_alone(tmp_path):

@@ -20,6 +20,8 @@ import yaml
 from conftest import REPO, Samples, samples, scrape
 from promserver import prometheus, query
 
+from cachemgr.params import BY_NAME
+
 MONITORING = REPO / "k8s" / "monitoring"
 ALERTS = MONITORING / "alerts.yml"
 ALERT_TESTS = MONITORING / "alerts_test.yml"
@@ -136,8 +138,8 @@ def test_alert_rules_are_complete():
         assert "$labels.node" in summary and "$labels.instance" in description, rule["alert"]
         assert metric_names(rule["expr"]) <= names, (rule["alert"], metric_names(rule["expr"]) - names)
     by_name = {r["alert"]: r for r in rules}
-    for name in ("CacheDiskFull", "CacheInodesFull"):  # the static threshold stands for the params' defaults
-        assert "> 0.95" in by_name[name]["expr"]
+    for name, param in (("CacheDiskFull", "cache.disk_high"), ("CacheInodesFull", "cache.inode_high")):
+        assert f"> {BY_NAME[param].default}" in by_name[name]["expr"]  # the static threshold is the default
     assert "cache.disk_high" in by_name["CacheDiskFull"]["annotations"]["description"]
     assert "cache.inode_high" in by_name["CacheInodesFull"]["annotations"]["description"]
 

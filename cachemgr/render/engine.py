@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel
 
 from cachemgr.values.resolve import NodeValues
-from cachemgr.values.types import format_size
+from cachemgr.values.units import format_size
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from cachemgr.params import BY_NAME
+from cachemgr.values.units import parse_duration
 
 
 class TaskError(Exception):
@@ -19,10 +20,6 @@ def default(name: str) -> Any:
 
 def duration(text: str) -> int:
     """argparse type for durations such as 48h (argparse applies it to string defaults too)."""
-    # Imported here: the values' types need pydantic, and every `cachemgr` command (the pod's probes too)
-    # builds the task parsers.
-    from cachemgr.values.types import parse_duration
-
     try:
         return parse_duration(text)
     except ValueError as e:

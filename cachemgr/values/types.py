@@ -11,10 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_DURATION = re.compile(r"(\d+)\s*([smhd]?)", re.IGNORECASE)
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+from cachemgr.values.units import parse_duration, parse_size
+from cachemgr.values.units import text as _text
+
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*"
@@ -22,39 +21,6 @@ _HOSTNAME = re.compile(
 _QUANTITY = re.compile(r"\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 _ACCOUNT = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?")
-
-
-def _text(raw: Any) -> str:
-    if isinstance(raw, dict | list) or raw is None:
-        raise ValueError(f"expected a single value, got {type(raw).__name__}")
-    return str(raw).strip()
-
-
-def parse_size(raw: Any) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return raw
-    m = _SIZE.fullmatch(_text(raw))
-    if not m:
-        raise ValueError(f'"{raw}" is not a size (use 30g)')
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
-
-
-def format_size(n: int) -> str:
-    """The largest exact XRootD size suffix: 1073741824 -> '1g'."""
-    for suffix in ("t", "g", "m", "k"):
-        unit = _SIZE_UNITS[suffix]
-        if n and n % unit == 0:
-            return f"{n // unit}{suffix}"
-    return str(n)
-
-
-def parse_duration(raw: Any) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return raw
-    m = _DURATION.fullmatch(_text(raw))
-    if not m:
-        raise ValueError(f'"{raw}" is not a duration (use 90s, 15m, 48h or 7d)')
-    return int(m.group(1)) * _DURATION_UNITS[m.group(2).lower()]
 
 
 def parse_fraction(raw: Any) -> float:

@@ -1,0 +1,45 @@
+"""Sizes and durations as admins write them (30g, 48h): plain parsers, without pydantic, so that every
+`cachemgr` command (the pod's probes too) can use them without its import cost."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_DURATION = re.compile(r"(\d+)\s*([smhd]?)", re.IGNORECASE)
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def text(raw: Any) -> str:
+    if isinstance(raw, dict | list) or raw is None:
+        raise ValueError(f"expected a single value, got {type(raw).__name__}")
+    return str(raw).strip()
+
+
+def parse_size(raw: Any) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    m = _SIZE.fullmatch(text(raw))
+    if not m:
+        raise ValueError(f'"{raw}" is not a size (use 30g)')
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+
+
+def format_size(n: int) -> str:
+    """The largest exact XRootD size suffix: 1073741824 -> '1g'."""
+    for suffix in ("t", "g", "m", "k"):
+        unit = _SIZE_UNITS[suffix]
+        if n and n % unit == 0:
+            return f"{n // unit}{suffix}"
+    return str(n)
+
+
+def parse_duration(raw: Any) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    m = _DURATION.fullmatch(text(raw))
+    if not m:
+        raise ValueError(f'"{raw}" is not a duration (use 90s, 15m, 48h or 7d)')
+    return int(m.group(1)) * _DURATION_UNITS[m.group(2).lower()]
