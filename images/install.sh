@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
 # Installs everything cachemgr needs on Debian bookworm. The image build, the README commands and CI all
 # run this one script, so CI proves the image's install path.
-#   images/install.sh [--test] [--venv DIR]
-#   --test     also what the tests need (pytest, ruff, kubernetes-validate; promtool from prometheus; slapd)
-#   --venv DIR where cachemgr is installed (default: .venv in the repo); as root, cachemgr is linked
-#              into /usr/local/bin
+#   images/install.sh [--test] [--container] [--venv DIR]
+#   --test      also what the tests need (pytest, ruff, kubernetes-validate; promtool from prometheus; slapd;
+#               podman, runc and mmdebstrap to build and run the image)
+#   --container also podman, runc and mmdebstrap (images/build.sh, cachemgr demo --pod)
+#   --image     install a copy of cachemgr, not a link to this checkout (the image drops its sources)
+#   --venv DIR  where cachemgr is installed (default: .venv in the repo); as root, cachemgr is linked
+#               into /usr/local/bin
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"
 extras=""
-test_packages=""
+extra_packages=""
+editable="-e"
+container_packages="podman runc mmdebstrap containernetworking-plugins"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --test) extras="[test]"; test_packages="prometheus slapd ldap-utils" ;;
+    --test) extras="[test]"; extra_packages="$extra_packages prometheus slapd ldap-utils $container_packages" ;;
+    --container) extra_packages="$extra_packages $container_packages" ;;
+    --image) editable="" ;;
     --venv) venv=$2; shift ;;
-    *) echo "usage: $0 [--test] [--venv DIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--test] [--container] [--image] [--venv DIR]" >&2; exit 2 ;;
   esac
   shift
 done
 
 # XRootD 5.5.3 and its plugins from Debian; fetch-crl for the CRL task; the rest for tests and probes.
 packages="xrootd-server xrootd-client xrootd-scitokens-plugins xrootd-voms-plugins fetch-crl
-          openssl curl iproute2 procps util-linux python3 python3-venv $test_packages"
+          openssl curl iproute2 procps util-linux python3 python3-venv $extra_packages"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -44,7 +51,7 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo$extras"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir $editable "$repo$extras"
 if [ "$(id -u)" -eq 0 ]; then
   ln -sf "$venv/bin/cachemgr" /usr/local/bin/cachemgr
 fi

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds the cache image from images/Dockerfile with docker when its engine answers, else podman.
+#   images/build.sh [--tag T]      (default tag: cachemgr/cache:<the Dockerfile's VERSION>)
+# When the base image cannot be pulled (no registry reachable), it is made from Debian's packages with
+# mmdebstrap and imported under the base's name. The build sees the host's CA bundle and apt/pip index
+# settings through read-only mounts (a TLS-intercepting proxy needs them); none of them enter the image.
+# Prints IMAGE=<ref> last.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+dockerfile="$repo/images/Dockerfile"
+version=$(sed -n 's/^ARG VERSION=//p' "$dockerfile")
+base=$(sed -n 's/^FROM //p' "$dockerfile")
+tag="cachemgr/cache:$version"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tag) tag=$2; shift ;;
+    *) echo "usage: $0 [--tag T]" >&2; exit 2 ;;
+  esac
+  shift
+done
+say() { echo "build.sh: $*" >&2; }
+
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  engine=docker
+elif command -v podman >/dev/null; then
+  engine=podman
+  # This machine's defaults (crun on hybrid cgroups) may not run containers: images/containers.conf
+  # unless the caller names another.
+  export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/images/containers.conf}"
+else
+  say "neither a docker engine nor podman is available (images/install.sh --container installs podman)"
+  exit 1
+fi
+
+if ! $engine image inspect "$base" >/dev/null 2>&1 && ! timeout 120 $engine pull -q "$base" >/dev/null 2>&1; then
+  say "$base cannot be pulled: making it from Debian's packages (mmdebstrap --variant=minbase)"
+  command -v mmdebstrap >/dev/null || { say "mmdebstrap is missing (images/install.sh --container)"; exit 1; }
+  suite=${base#*:}; suite=${suite%-slim}
+  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mmdebstrap --quiet --variant=minbase --mode=root "$suite" "$work/rootfs.tar" ${mirror:+"$mirror"}
+  $engine import -q "$work/rootfs.tar" "docker.io/library/$base" >/dev/null
+fi
+
+# The host's package-index settings and CA bundle, for RUN steps only: mounted read-only over paths the base
+# already has (/mnt, /etc/apt/*.d), so no mount point is left in the image; pip finds the bundle by build arg.
+mounts=()
+args=()
+ca=/etc/ssl/certs/ca-certificates.crt
+if [ -r "$ca" ]; then
+  cadir=$(mktemp -d)
+  trap 'rm -rf "$cadir" ${work:+"$work"}' EXIT
+  cp "$ca" "$cadir/"
+  mounts+=(-v "$cadir:/mnt:ro")  # a directory: a file mount would leave its mount point behind
+  args+=(--build-arg PIP_CERT=/mnt/ca-certificates.crt)
+fi
+index=$(python3 -m pip config get global.index-url 2>/dev/null || true)
+[ -z "$index" ] || args+=(--build-arg "PIP_INDEX_URL=$index")
+for d in /etc/apt/sources.list.d /etc/apt/apt.conf.d; do
+  [ -d "$d" ] && mounts+=(-v "$d:$d:ro")
+done
+
+if [ "$engine" = podman ]; then
+  podman build --pull=never --isolation=chroot --format docker --layers "${mounts[@]}" "${args[@]}" \
+    -f "$dockerfile" -t "$tag" "$repo" >&2
+  ref=$(podman image inspect --format '{{index .RepoTags 0}}' "$tag")
+else
+  # docker build has no -v: BuildKit secrets would be the way; without a proxy nothing is needed.
+  docker build "${args[@]}" -f "$dockerfile" -t "$tag" "$repo" >&2
+  ref=$tag
+fi
+echo "IMAGE=$ref"
