@@ -98,31 +98,47 @@ def run_user(name: str = "xrootd") -> str:
     return name if process.is_root() else getpass.getuser()
 
 
-def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str, Any]:
-    gs = root / "grid-security"
+def loopback(v: NodeValues, origin: str | None = None) -> dict[str, Any]:
+    """Free loopback ports, this origin, no collectors or LDAP: what any local run of a node changes."""
     o: dict[str, Any] = {name: process.free_port() for name in PORTS}
     o.update(
         {
-            "cache.root": str(root / "namespace"),
-            "cache.auth_root": str(root / "auth-namespace"),
-            "cache.data_disks": [str(root / f"data{i + 1}") for i in range(len(v["cache.data_disks"]))],
-            "cache.meta_disks": [str(root / f"meta{i + 1}") for i in range(len(v["cache.meta_disks"]))],
-            "paths.config": str(root / "etc"),
-            "paths.run": str(root / "run"),
-            "paths.log": str(root / "log"),
             "origin.host": origin or f"127.0.0.1:{process.free_port()}",
             "origin.auth": (origin or f"127.0.0.1:{process.free_port()}") if v["origin.auth"] else None,
             "redirector": f"127.0.0.1:{process.free_port()}" if v["redirector"] else None,
             "monitoring.summary": [],
             "monitoring.detailed": [],
             "monitoring.gstream": [],
+            "gridmap.source": None,  # no LDAP or CVMFS here: the grid-mapfile is the node's own DNs
+        }
+    )
+    return o
+
+
+def disks_under(v: NodeValues, root: Path) -> dict[str, Any]:
+    """The node's namespace roots and disks, as many as it has, as directories under root."""
+    return {
+        "cache.root": str(root / "namespace"),
+        "cache.auth_root": str(root / "auth-namespace"),
+        "cache.data_disks": [str(root / f"data{i + 1}") for i in range(len(v["cache.data_disks"]))],
+        "cache.meta_disks": [str(root / f"meta{i + 1}") for i in range(len(v["cache.meta_disks"]))],
+    }
+
+
+def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str, Any]:
+    gs = root / "grid-security"
+    o = {**loopback(v, origin), **disks_under(v, root)}
+    o.update(
+        {
+            "paths.config": str(root / "etc"),
+            "paths.run": str(root / "run"),
+            "paths.log": str(root / "log"),
             "auth.hostcert": str(gs / "host" / "hostcert.pem"),
             "auth.hostkey": str(gs / "host" / "hostkey.pem"),
             "auth.xrd_dir": str(gs / "xrd"),
             "auth.cadir": str(gs / "certificates"),
             "auth.gridmap": str(gs / "grid-mapfile"),
             "auth.proxy": str(root / "run" / "x509up"),
-            "gridmap.source": None,  # no LDAP or CVMFS here: the grid-mapfile is the node's own DNs
             "xrootd.user": run_user(v["xrootd.user"]),
         }
     )
@@ -130,6 +146,14 @@ def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str,
         # XRootD rejects `files` sizes above the real disk's size; keep the directive, shrink the numbers.
         o.update({"cache.files_baseline": "1g", "cache.files_nominal": "2g", "cache.files_max": "3g"})
     return o
+
+
+def lay_out_disks(v: NodeValues) -> None:
+    """Every namespace root and disk of the node, with its sentinel: these "disks" are mounted, as an admin says."""
+    for disk in [*(i.root for i in instances(v)), *v["cache.data_disks"], *v["cache.meta_disks"]]:
+        Path(disk).mkdir(parents=True, exist_ok=True)
+        if v["cache.sentinel"]:
+            (Path(disk) / v["cache.sentinel"]).touch()
 
 
 def create(
@@ -145,10 +169,7 @@ def create(
     box = Sandbox(root, v, rendered)
     for key in ("paths.config", "paths.run", "paths.log"):
         Path(v[key]).mkdir(parents=True, exist_ok=True)
-    for disk in [*(i.root for i in box.instances), *v["cache.data_disks"], *v["cache.meta_disks"]]:
-        Path(disk).mkdir(parents=True, exist_ok=True)
-        if v["cache.sentinel"]:  # these "disks" are mounted: say so, as an admin would
-            (Path(disk) / v["cache.sentinel"]).touch()
+    lay_out_disks(v)
     for key, text in rendered.configmap.items():
         (box.config_dir / key).write_text(text)
     user = pwd.getpwnam(v["xrootd.user"])

@@ -14,7 +14,7 @@ venv="$repo/.venv"
 extras=""
 extra_packages=""
 editable="-e"
-container_packages="podman runc mmdebstrap containernetworking-plugins"
+container_packages="podman runc catatonit mmdebstrap containernetworking-plugins"
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) extras="[test]"; extra_packages="$extra_packages prometheus slapd ldap-utils $container_packages" ;;

@@ -26,12 +26,19 @@ def test_refuses_to_start_without_the_disk_sentinel(tmp_path, pods):
     pod = Pod(tmp_path, {"auth.enabled": False})
     pods.append(pod)
     (Path(pod.v["cache.root"]) / pod.v["cache.sentinel"]).unlink()
-    result = cachemgr("supervise", "--config", str(pod.box.config_dir))
-    assert result.returncode == 1
-    assert (
-        f"refusing to start: no {pod.v['cache.sentinel']} in {pod.v['cache.root']}; is the disk mounted?"
-        in result.stderr
-    )
+    pod.start()
+    line = f"refusing to start: no {pod.v['cache.sentinel']} in {pod.v['cache.root']}; is the disk mounted?"
+    # Said once, then it waits: a container that exited would restart and repeat itself.
+    live = pod.health("--live")
+    for _ in range(40):
+        if line in live.stdout:
+            break
+        time.sleep(0.25)
+        live = pod.health("--live")
+    assert live.returncode == 1 and line in live.stdout, live.stdout
+    assert pod.health("--ready").returncode == 1
+    assert pod.proc.poll() is None and pod.out.read_text().count(line) == 1
+    assert pod.stop() < 5 and pod.proc.returncode == 1
     assert not pod.leftovers()
 
 
@@ -44,10 +51,11 @@ def test_without_host_cert_only_the_public_cache_runs(tmp_path, pods):
     programs = pod.programs()
     assert "xrootd-noauth" in programs and "xrootd-auth" not in programs
     log = pod.out.read_text()
-    assert (
-        f"no host certificate at {pod.v['auth.hostcert']}: the authenticated instance and its cmsd are left out" in log
-    )
+    reason = f"no host certificate at {pod.v['auth.hostcert']} (is the Secret {pod.v['auth.hostcert_secret']} there?)"
+    assert f"{reason}: the authenticated instance and its cmsd are left out" in log
     assert xroot.answers(pod.v["ports.xroot"]) is None and xroot.answers(pod.v["ports.auth"]) is not None
+    ready = pod.health("--ready")
+    assert ready.returncode == 1 and f"the authenticated instance is not running: {reason}" in ready.stdout
 
 
 def test_with_host_cert_both_instances_run_and_logs_reach_stdout(tmp_path, pods):

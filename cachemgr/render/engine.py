@@ -171,6 +171,7 @@ def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str
         "auth": {
             "enabled": v["auth.enabled"],
             "hostcert": v["auth.hostcert"],
+            "hostcert_secret": v["auth.hostcert_secret"] if v["auth.hostcert_from"] == "secret" else None,
             "xrd_dir": v["auth.xrd_dir"],
             "cadir": v["auth.cadir"],
             "gridmap": v["auth.gridmap"],

@@ -11,7 +11,7 @@ import os
 import time
 
 from cachemgr.runtime import supervisor_rpc, xroot
-from cachemgr.runtime.settings import DRAINING, Runtime
+from cachemgr.runtime.settings import AUTH_OFF, DRAINING, FAILED, Runtime
 
 
 def disk_problems(rt: Runtime) -> list[str]:
@@ -31,7 +31,16 @@ def disk_problems(rt: Runtime) -> list[str]:
     return problems
 
 
+def _flag(rt: Runtime, name: str) -> str | None:
+    try:
+        return (rt.run / name).read_text().strip()
+    except OSError:
+        return None
+
+
 def live(rt: Runtime) -> list[str]:
+    if failed := _flag(rt, FAILED):
+        return [failed]
     try:
         programs = supervisor_rpc.programs(rt.run)
     except OSError as e:
@@ -51,6 +60,8 @@ def ready(rt: Runtime) -> list[str]:
     problems = live(rt)
     if (rt.run / DRAINING).exists():
         problems.append("draining for shutdown")
+    if auth_off := _flag(rt, AUTH_OFF):
+        problems.append(f"the authenticated instance is not running: {auth_off}")
     try:
         result = json.loads((rt.run / "selftest.json").read_text())
     except (OSError, ValueError):

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DRAINING = "draining"  # flag file in paths.run: `cachemgr health --ready` fails while it exists
+# Flag files in paths.run that `cachemgr health` reads; each holds a one-line reason.
+DRAINING = "draining"  # --ready fails while it exists
+FAILED = "failed"  # supervise cannot start the cache: --live and --ready fail with the reason
+AUTH_OFF = "auth-off"  # the node's authenticated instance was left out: --ready fails with the reason
 
 
 class PodConfigError(Exception):

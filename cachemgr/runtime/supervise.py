@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import psutil
 from cachemgr import files
 from cachemgr.runtime import preflight, supervisor_rpc
 from cachemgr.runtime.logs import Relay
-from cachemgr.runtime.settings import DRAINING, PodConfigError, Runtime, load
+from cachemgr.runtime.settings import AUTH_OFF, DRAINING, FAILED, PodConfigError, Runtime, load
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.scheduler.state import State
@@ -42,6 +43,18 @@ def check_disks(rt: Runtime) -> None:
             f"refusing to start: no {rt.sentinel} in {', '.join(unmounted)}; is the disk mounted? "
             f"(create the file once on the mounted disk: touch <disk>/{rt.sentinel})"
         )
+
+
+def check_host_name() -> None:
+    """XRootD exits 16 ("Unable to determine host name") when its own name does not resolve: say so first."""
+    name = socket.gethostname()
+    try:
+        socket.getaddrinfo(name, None)
+    except OSError as e:
+        raise PodConfigError(
+            f"refusing to start: this pod's host name {name!r} does not resolve ({e.strerror or e}); xrootd would "
+            "exit 16. With hostNetwork the pod has the node's name: add it to the node's /etc/hosts or DNS"
+        ) from None
 
 
 def install_config(source: Path, rt: Runtime) -> None:
@@ -73,15 +86,19 @@ def prepare_dirs(rt: Runtime) -> None:
             shutil.chown(path, rt.user, rt.user)
 
 
+def leave_out_auth(rt: Runtime, reason: str) -> bool:
+    """The public cache still starts; the pod is not ready until the node's authenticated instance runs."""
+    say(f"{reason}: the authenticated instance and its cmsd are left out; the public cache starts")
+    (rt.run / AUTH_OFF).write_text(reason)
+    return False
+
+
 def run_start_tasks(rt: Runtime) -> bool:
     """The crontab's at-start tasks, in order. Returns whether the authenticated instance can run."""
     auth = rt.auth["enabled"]
     if auth and not Path(rt.auth["hostcert"]).exists():
-        say(
-            f"no host certificate at {rt.auth['hostcert']}: the authenticated instance and its cmsd are left "
-            "out; the public cache starts"
-        )
-        auth = False
+        secret = f" (is the Secret {rt.auth['hostcert_secret']} there?)" if rt.auth["hostcert_secret"] else ""
+        auth = leave_out_auth(rt, f"no host certificate at {rt.auth['hostcert']}{secret}")
     state = State(rt.run / "tasks.json")
     for entry in crontab.load(rt.path("config") / "cachemgr.crontab"):
         if not entry.at_start or (not auth and entry.task in ("fix-certs", "refresh-proxy")):
@@ -92,11 +109,9 @@ def run_start_tasks(rt: Runtime) -> bool:
         state.finished(entry.task, time.time(), ok, None if ok else detail)
         say(f"task {entry.task} {'succeeded' if ok else 'FAILED'}: {detail}")
         if entry.task == "fix-certs" and not ok:
-            say("no usable host certificate: the authenticated instance and its cmsd are left out")
-            auth = False
+            auth = leave_out_auth(rt, f"no usable host certificate: {detail}")
     if auth and (problems := preflight.auth_problems(rt)):
-        say(f"the authenticated instance and its cmsd are left out: {'; '.join(problems)}")
-        auth = False
+        auth = leave_out_auth(rt, "; ".join(problems))
     return auth
 
 
@@ -130,23 +145,38 @@ def drain(rt: Runtime, supervisord: subprocess.Popen) -> None:
         time.sleep(min(5, max(deadline - time.monotonic(), 0)))
 
 
+def refuse(rt: Runtime, message: str, stop: threading.Event) -> int:
+    """Say once why the cache cannot start and stay up, failing the probes with the reason, until stopped:
+    exiting would make a restart loop that repeats the line (or, for xrootd itself, explains nothing)."""
+    print(f"cachemgr supervise: {message}", file=sys.stderr, flush=True)
+    rt.run.mkdir(parents=True, exist_ok=True)
+    (rt.run / FAILED).write_text(message)
+    stop.wait()
+    return 1
+
+
 def supervise(config_dir: Path) -> int:
-    try:
-        rt = load(config_dir)
-        check_disks(rt)
-        prepare_dirs(rt)
-        install_config(config_dir, rt)
-        auth = run_start_tasks(rt)
-    except (PodConfigError, ValuesError) as e:
-        print(f"cachemgr supervise: {e}", file=sys.stderr)
-        return 1
-    link_programs(rt, auth)
-    (rt.run / DRAINING).unlink(missing_ok=True)
-    relay = Relay(rt.path("log"), sys.stdout)
-    relay.start()
     stop = threading.Event()  # a handler, not a blocked mask: children would inherit the mask
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    try:
+        rt = load(config_dir)
+    except PodConfigError as e:  # no runtime.json: no run dir for the probes to read a reason from
+        print(f"cachemgr supervise: {e}", file=sys.stderr)
+        return 1
+    for flag in (FAILED, AUTH_OFF, DRAINING):
+        (rt.run / flag).unlink(missing_ok=True)
+    try:
+        install_config(config_dir, rt)  # first: the probes read the installed runtime.json
+        check_host_name()
+        check_disks(rt)
+        prepare_dirs(rt)
+        auth = run_start_tasks(rt)
+    except (PodConfigError, ValuesError) as e:
+        return refuse(rt, str(e), stop)
+    link_programs(rt, auth)
+    relay = Relay(rt.path("log"), sys.stdout)
+    relay.start()
     # Programs run `cachemgr`: the one beside this interpreter, not whatever else PATH finds first.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     supervisord = subprocess.Popen(
