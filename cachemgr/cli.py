@@ -130,7 +130,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cachemgr import demo
 
-    return demo.run(args.values, args.node, args.auth)
+    return demo.run(args.values, args.node, args.auth, args.pod)
 
 
 def cmd_cinfo(args: argparse.Namespace) -> int:
@@ -273,6 +273,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--node", default="local")
     s.add_argument(
         "--auth", action="store_true", help="also the authenticated instance, a protected origin and a test CA"
+    )
+    s.add_argument(
+        "--pod", action="store_true", help="run the cache as a pod of the built image (podman kube play; as root)"
     )
     s.set_defaults(func=cmd_demo)
 

@@ -3,6 +3,9 @@
 With --auth also the node's authenticated instance, in front of a second, GSI-protected origin that only the
 cache's host DN may read; a throw-away CA signs the host and one reader whose DN the node's values map to the
 protected namespace. The cache's xrd cert, proxy and grid-mapfile are made by its own start-up tasks.
+
+With --pod the cache is the built image, run by `podman kube play` from the node's rendered manifests as an admin
+applies them (cachemgr/podman); without it, `cachemgr supervise` (the image's entrypoint) runs on this machine.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from pathlib import Path
 from cachemgr import files, sandbox
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import key_pem, load_cert
+from cachemgr.podman import engine
+from cachemgr.podman import node as podman_node
+from cachemgr.values.resolve import NodeValues
 from cachemgr.xrootd import origin, process
 
 SAMPLE = "/sample/hello.txt"
@@ -41,17 +47,16 @@ def _wait_for_signal() -> None:
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 
-def _reader(box: sandbox.Sandbox, root: Path) -> dict[str, str]:
+def _reader(ca: throwaway.Issued, v: NodeValues, root: Path) -> dict[str, str]:
     """The CA (its key too: sign more readers with it) and a reader the node's values map to PROTECTED."""
-    assert box.ca is not None
-    cadir = Path(box.values["auth.cadir"])
+    cadir = Path(v["auth.cadir"])
     ca_key = root / "ca" / "ca-key.pem"
-    files.install(ca_key, key_pem(box.ca.key), 0o600)
-    dn = box.values["namespaces.protected"][0].dns[0]
-    reader = throwaway.write_reader(throwaway.issue(box.ca, dn, host=False), root / "reader", "reader")
+    files.install(ca_key, key_pem(ca.key), 0o600)
+    dn = v["namespaces.protected"][0].dns[0]
+    reader = throwaway.write_reader(throwaway.issue(ca, dn, host=False), root / "reader", "reader")
     return {
-        "AUTH_XROOT": f"root://localhost:{box.values['ports.auth']}",
-        "AUTH_HTTPS": f"https://localhost:{box.values['ports.auth']}",
+        "AUTH_XROOT": f"root://localhost:{v['ports.auth']}",
+        "AUTH_HTTPS": f"https://localhost:{v['ports.auth']}",
         "CA_DIR": str(cadir),
         "CA_CERT": str(next(cadir.glob("*.0"))),
         "CA_KEY": str(ca_key),
@@ -61,50 +66,93 @@ def _reader(box: sandbox.Sandbox, root: Path) -> dict[str, str]:
     }
 
 
-def run(values_dir: Path, node: str = "local", auth: bool = False) -> int:
+class HostCache:
+    """The node's cache run by `cachemgr supervise` on this machine, as the image's entrypoint runs it."""
+
+    def __init__(self, values_dir: Path, node: str, root: Path, origin_at: str, extra: dict) -> None:
+        self.box = sandbox.create(values_dir, node, root, origin=origin_at, extra=extra)
+        self.values, self.ca = self.box.values, self.box.ca
+        self.hostcert = Path(self.values["auth.hostcert"])
+        self.supervisor: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.supervisor = self.box.supervise(sys.stderr)
+        for inst in self.box.instances:
+            process.wait_ready(self.box.log("xrootd", inst.name), inst.name, self.supervisor, timeout=30)
+
+    def stop(self) -> None:
+        if self.supervisor is not None and self.supervisor.poll() is None:
+            self.supervisor.terminate()
+            try:
+                self.supervisor.wait(STOP_WITHIN)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.supervisor.pid, signal.SIGKILL)
+                self.supervisor.wait()
+        sandbox.remove(self.box)
+
+
+class PodCache:
+    """The node's cache as a pod of the built image, played from its rendered manifests."""
+
+    def __init__(self, values_dir: Path, node: str, root: Path, origin_at: str, extra: dict) -> None:
+        self.pod = podman_node.create(values_dir, node, root, origin=origin_at, extra=extra)
+        self.values, self.ca = self.pod.values, self.pod.ca
+        self.hostcert = self.pod.root / "hostcert" / "tls.crt"
+        self.follow: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.pod.play()
+        # The pod's log (supervise relays every program's) goes where the host demo's goes.
+        self.follow = subprocess.Popen(
+            ["podman", "logs", "-f", self.pod.container], stdout=sys.stderr, stderr=sys.stderr, env=engine.env()
+        )
+        self.pod.wait("--live")
+
+    def stop(self) -> None:
+        self.pod.down()
+        if self.follow is not None:
+            self.follow.terminate()
+            self.follow.wait()
+
+
+def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = False) -> int:
     if not shutil.which("xrootd"):
         print("cachemgr demo: xrootd is not installed; run images/install.sh first", file=sys.stderr)
         return 1
     root = Path(tempfile.mkdtemp(prefix="cachemgr-demo-"))
     root.chmod(0o755)  # xrootd runs as its own user
     origins: list[origin.Origin] = []
-    supervisor: subprocess.Popen | None = None
-    box: sandbox.Sandbox | None = None
+    cache: HostCache | PodCache | None = None
     try:
         public_port, protected_port = process.free_port(), process.free_port()
-        box = sandbox.create(
-            values_dir,
-            node,
-            root / "cache",
-            origin=f"127.0.0.1:{public_port}",
-            extra={
-                "auth.enabled": auth,
-                "origin.auth": origin.address(protected_port, protected=True) if auth else None,
-                "k8s.drain": "5s",
-                "exporter.address": "127.0.0.1",
-                "exporter.scan_interval": "10s",
-                "monitoring.interval": "5s",
-                "selftest.miss_path": MISS_PATH,
-                "selftest.auth_miss_path": MISS_PATH if auth else None,  # both origins serve it
-                "selftest.interval": "15s",
-            },
-        )
-        v = box.values
+        extra = {
+            "auth.enabled": auth,
+            "origin.auth": origin.address(protected_port, protected=True) if auth else None,
+            "k8s.drain": "5s",
+            "exporter.address": "127.0.0.1",
+            "exporter.scan_interval": "10s",
+            "monitoring.interval": "5s",
+            "selftest.miss_path": MISS_PATH,
+            "selftest.auth_miss_path": MISS_PATH if auth else None,  # both origins serve it
+            "selftest.interval": "15s",
+        }
+        kind = PodCache if pod else HostCache
+        cache = kind(values_dir, node, root / "cache", f"127.0.0.1:{public_port}", extra)
+        v = cache.values
         protected = [ns.path for ns in v["namespaces.protected"]]
         if auth and not (protected and v["namespaces.protected"][0].dns):
             print(f"cachemgr demo --auth: node {node} has no protected namespace with dns to demo", file=sys.stderr)
             return 1
-        origins.append(origin.start(root / "origin", v["xrootd.user"], public_port))
+        user = sandbox.run_user(v["xrootd.user"])
+        origins.append(origin.start(root / "origin", user, public_port))
         _origin_files(origins[0].data, protected[0] if protected else "/protected")
         if auth:
-            assert box.ca is not None
-            host_dn = throwaway.oneline(load_cert(Path(v["auth.hostcert"])).subject)
-            guard = origin.Protection(box.ca, Path(v["auth.cadir"]), {host_dn: "cache"})
-            origins.append(origin.start(root / "protected-origin", v["xrootd.user"], protected_port, guard))
+            assert cache.ca is not None
+            host_dn = throwaway.oneline(load_cert(cache.hostcert).subject)
+            guard = origin.Protection(cache.ca, Path(v["auth.cadir"]), {host_dn: "cache"})
+            origins.append(origin.start(root / "protected-origin", user, protected_port, guard))
             _origin_files(origins[1].data, protected[0])
-        supervisor = box.supervise(sys.stderr)  # the container's entrypoint, as in the image
-        for inst in box.instances:
-            process.wait_ready(box.log("xrootd", inst.name), inst.name, supervisor, timeout=30)
+        cache.start()
         lines = {
             "ORIGIN_XROOT": f"root://127.0.0.1:{public_port}",
             "ORIGIN_DIR": str(origins[0].data),
@@ -114,25 +162,19 @@ def run(values_dir: Path, node: str = "local", auth: bool = False) -> int:
             "SAMPLE": SAMPLE,
             "PROTECTED": protected[0] if protected else "",
             "METRICS": f"http://127.0.0.1:{v['ports.metrics']}/metrics",
-            **(_reader(box, root) if auth else {}),
+            **(_reader(cache.ca, v, root) if auth and cache.ca else {}),
         }
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)
         _wait_for_signal()
         return 0
-    except process.StartError as e:
-        print(f"cachemgr demo: {e}: {e.cause()}", file=sys.stderr)
+    except (process.StartError, engine.EngineError) as e:
+        cause = f": {e.cause()}" if isinstance(e, process.StartError) else ""
+        print(f"cachemgr demo: {e}{cause}", file=sys.stderr)
         return 1
     finally:
-        if supervisor is not None and supervisor.poll() is None:
-            supervisor.terminate()
-            try:
-                supervisor.wait(STOP_WITHIN)
-            except subprocess.TimeoutExpired:
-                os.killpg(supervisor.pid, signal.SIGKILL)
-                supervisor.wait()
+        if cache is not None:
+            cache.stop()
         for up in origins:
             up.daemon.stop(timeout=1)
-        if box is not None:
-            sandbox.remove(box)
         shutil.rmtree(root, ignore_errors=True)

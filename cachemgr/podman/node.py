@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from cachemgr import sandbox
+from cachemgr import files, sandbox
 from cachemgr.credentials import throwaway
 from cachemgr.podman import engine, transform
 from cachemgr.render.engine import Instance, instances, render_node
@@ -93,6 +93,8 @@ class PodNode:
         pod_dir.mkdir()
         configmap = pod_dir / "configmap.yaml"
         configmap.write_text(yaml.safe_dump(self.configmap()))
+        for name, secret in self.secrets.items():  # what `kubectl apply` would get; the pod mounts its projection
+            files.install(pod_dir / f"secret-{name}.yaml", yaml.safe_dump(secret).encode(), 0o600)
         played = transform.for_podman(self.deployment, self.secrets, pod_dir / "secrets", self.hostname)
         deployment = pod_dir / "deployment.yaml"
         deployment.write_text(yaml.safe_dump(played))

@@ -26,10 +26,11 @@ def drop_ports(spec: dict[str, Any]) -> None:
         container.pop("ports", None)
 
 
-def keep_init_containers(template: dict[str, Any]) -> None:
-    """A pod annotation only podman reads; the init containers still run, in order, before the cache."""
-    if template["spec"].get("initContainers"):
-        template["metadata"].setdefault("annotations", {})[INIT_TYPE] = "always"
+def keep_init_containers(deployment: dict[str, Any]) -> None:
+    """An annotation only podman reads (4.3.1 reads it from the Deployment's metadata, not the pod template's, so
+    the pod and its config checksum stay as rendered); the init containers still run, in order, first."""
+    if deployment["spec"]["template"]["spec"].get("initContainers"):
+        deployment["metadata"].setdefault("annotations", {})[INIT_TYPE] = "always"
 
 
 def node_host_name(spec: dict[str, Any], hostname: str) -> None:
@@ -77,7 +78,7 @@ def for_podman(deployment: dict[str, Any], secrets: dict[str, dict[str, Any]], s
     template = out["spec"]["template"]
     spec = template["spec"]
     drop_ports(spec)
-    keep_init_containers(template)
+    keep_init_containers(out)
     if spec.get("hostNetwork"):
         node_host_name(spec, hostname)
     secrets_as_host_paths(spec, secrets, secret_root)

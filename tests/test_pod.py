@@ -1,0 +1,296 @@
+"""The pod, for real: the built image run by `podman kube play` from the `local` node's rendered manifests.
+
+`cachemgr demo --pod --auth` as a user runs it (the auth tests of test_demo_auth.py run against it too), then
+single pods played by the tests to stop and replay, change a value, and break the pod in the three ways admins
+meet first. tests/run.sh builds the image (images/build.sh) before the tests enter their network namespace.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+from conftest import REPO, samples, scrape
+from demo_run import Demo, add_origin_file, curl, sha256, start, xrdcp
+
+# The authenticated instance's acceptance, run here against the pod's (pytest gives them this module's `demo`).
+from test_demo_auth import (  # noqa: F401
+    test_a_new_user_of_the_demo_ca_is_refused_under_protected_and_reads_elsewhere,
+    test_the_printed_reader_reads_the_protected_namespace_over_xroot_and_https,
+    test_the_public_instance_still_refuses_the_protected_namespace,
+    test_the_self_test_reaches_the_protected_origin,
+)
+
+from cachemgr import sandbox
+from cachemgr.params import BY_NAME
+from cachemgr.podman import engine, transform
+from cachemgr.podman import node as podman_node
+from cachemgr.xrootd import origin, process
+
+pytestmark = pytest.mark.usefixtures("xrootd_installed", "image")
+
+UID = BY_NAME["xrootd.uid"].default  # the image's xrootd uid (tests/test_image.py ties it to the Dockerfile)
+QUIET = {"k8s.drain": "3s", "selftest.interval": "5s", "selftest.timeout": "5s", "exporter.address": "127.0.0.1"}
+
+
+@pytest.fixture(scope="session")
+def image() -> None:
+    ref = BY_NAME["k8s.image"].default
+    if not engine.image_exists(ref):
+        pytest.fail(f"no image {ref}: run images/build.sh (tests/run.sh does, before the tests)")
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Demo]:
+    running = start("--pod", "--auth", timeout=300)
+    yield running
+    if running.proc.poll() is None:
+        running.stop()
+
+
+def pod_dir(demo: Demo) -> Path:
+    return demo.root / "cache"
+
+
+def deployment(demo: Demo) -> dict:
+    return yaml.safe_load((pod_dir(demo) / "site" / "k8s" / "local.yaml").read_text())
+
+
+def played(demo: Demo) -> dict:
+    return yaml.safe_load((pod_dir(demo) / "pod" / "deployment.yaml").read_text())
+
+
+def container(demo: Demo) -> str:
+    return f"{deployment(demo)['metadata']['name']}-pod-0-cache"
+
+
+def in_pod(demo: Demo, *cmd: str) -> subprocess.CompletedProcess:
+    return engine.podman("exec", container(demo), *cmd, check=False)
+
+
+def ps() -> list[tuple[int, str]]:
+    out = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True, check=True).stdout
+    return [(int(uid), args) for uid, _, args in (line.strip().partition(" ") for line in out.splitlines())]
+
+
+def test_a_file_is_read_through_the_pod_and_cached_on_the_host_path(demo: Demo, tmp_path: Path):
+    data = os.urandom(3 << 20)
+    src = add_origin_file(demo, "/pod/file.bin", data)
+    assert xrdcp(f"{demo.env['CACHE_XROOT']}//pod/file.bin", tmp_path / "x").returncode == 0
+    assert curl(f"{demo.env['CACHE_HTTP']}/pod/file.bin", tmp_path / "h") == 200
+    assert sha256(tmp_path / "x") == sha256(tmp_path / "h") == sha256(src)
+    cached = Path(demo.env["CACHE_DIR"]) / "pod"
+    assert (cached / "file.bin").is_file() and (cached / "file.bin.cinfo").is_file()
+    assert (cached / "file.bin").stat().st_uid == UID  # written by the pod's xrootd, on the hostPath
+
+
+def test_xrootd_runs_as_the_image_user_and_the_probes_pass(demo: Demo):
+    daemons = [(uid, args) for uid, args in ps() if args.startswith("xrootd -n ") and "/etc/xrootd/" in args]
+    assert {args.split()[2] for _, args in daemons} == {"noauth", "auth"}, daemons
+    assert {uid for uid, _ in daemons} == {UID}
+    for flag in ("--live", "--ready"):
+        deadline = time.monotonic() + 60
+        while (probe := in_pod(demo, "cachemgr", "health", flag)).returncode:
+            assert time.monotonic() < deadline, probe.stdout
+            time.sleep(1)
+
+
+def test_metrics_answer_with_the_programs_the_cache_scan_and_the_self_test(demo: Demo):
+    deadline = time.monotonic() + 90
+    while True:
+        got = samples(scrape(demo.env["METRICS"]))
+        names = {name for name, _ in got}
+        if {"cachemgr_selftest_success", "cachemgr_cache_files"} <= names:
+            break
+        assert time.monotonic() < deadline, sorted(names)
+        time.sleep(2)
+    assert got[("cachemgr_selftest_success", (("check", "hit_http"),))] == 1
+    up = {dict(labels)["program"]: v for (name, labels), v in got.items() if name == "cachemgr_process_up"}
+    assert {"xrootd-noauth", "xrootd-auth", "cron", "selftest", "exporter"} <= set(up), up
+    assert set(up.values()) == {1}, up
+
+
+def test_the_pod_has_the_node_host_name(demo: Demo):
+    # transform.node_host_name: a hostNetwork pod shares the node's UTS namespace.
+    assert in_pod(demo, "hostname").stdout.strip() == socket.gethostname()
+
+
+def test_dropping_container_ports_changes_nothing_with_host_network(demo: Demo):
+    # transform.drop_ports: every declared containerPort is a host port the pod listens on, and the rendered
+    # configs listen on no other xroot/HTTP/metrics port.
+    spec = deployment(demo)["spec"]["template"]["spec"]
+    assert spec["hostNetwork"] is True
+    declared = {p["containerPort"] for c in spec["containers"] for p in c.get("ports", [])}
+    assert "ports" not in played(demo)["spec"]["template"]["spec"]["containers"][0]
+    for port in declared:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    urls = [demo.env[k] for k in ("CACHE_XROOT", "CACHE_HTTP", "AUTH_XROOT", "METRICS")]
+    assert {int(u.split(":")[2].split("/")[0]) for u in urls} == declared
+
+
+def kubelet_projection(secret: dict, volume: dict) -> dict[str, tuple[int, bytes]]:
+    """What the kubelet writes for a Secret volume: item path -> (mode, bytes); written here from the API's rules
+    (items select and rename keys; an item's mode wins over defaultMode), independently of transform.project."""
+    data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    return {i["path"]: (i.get("mode", volume["defaultMode"]), data[i["key"]]) for i in volume["items"]}
+
+
+def test_the_secret_projection_is_what_the_kubelet_would_mount(demo: Demo):
+    # transform.secrets_as_host_paths: same names, modes, owner and bytes in the container.
+    volume = next(v["secret"] for v in deployment(demo)["spec"]["template"]["spec"]["volumes"] if "secret" in v)
+    secret = yaml.safe_load((pod_dir(demo) / "pod" / f"secret-{volume['secretName']}.yaml").read_text())
+    assert secret["type"] == "kubernetes.io/tls"
+    mount = Path(BY_NAME["auth.hostcert"].default).parent
+    listing = in_pod(demo, "stat", "-L", "-c", "%n %a %u", *[str(mount / p) for p in volume["items"]]).stdout
+    for line in listing.splitlines():
+        path, mode, uid = line.split()
+        want_mode, want_bytes = kubelet_projection(secret, volume)[Path(path).name]
+        assert (int(mode, 8), int(uid)) == (want_mode, 0), line
+        assert in_pod(demo, "cat", path).stdout.encode() == want_bytes
+    assert len(listing.splitlines()) == len(volume["items"])
+
+
+def test_init_containers_still_run_first(demo: Demo):
+    # transform.keep_init_containers: the chown ran before the cache wrote there, and the only change to the
+    # manifest besides the other transforms is one annotation only podman reads.
+    assert Path(demo.env["CACHE_DIR"]).stat().st_uid == UID
+    before, after = deployment(demo), played(demo)
+    assert set(after["metadata"]["annotations"]) - set(before["metadata"].get("annotations", {})) == {
+        transform.INIT_TYPE
+    }
+    for d in (before, after):  # what the transforms may change, taken out: the rest is identical
+        spec = d["spec"]["template"]["spec"]
+        spec.pop("hostname", None)
+        d["metadata"].setdefault("annotations", {}).pop(transform.INIT_TYPE, None)
+        for c in spec["containers"]:
+            c.pop("ports", None)
+        spec["volumes"] = [v for v in spec["volumes"] if "secret" not in v and v["name"] != "hostcert"]
+    assert before == after
+
+
+def test_the_pod_stops_within_its_grace_period_and_leaves_nothing(demo: Demo):
+    grace = deployment(demo)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    name = container(demo)
+    took = demo.stop()
+    assert demo.proc.returncode == 0 and took <= grace, took
+    assert engine.podman("container", "exists", name, check=False).returncode == 1
+    assert engine.podman("pod", "exists", name.removesuffix("-cache"), check=False).returncode == 1
+    assert engine.podman("secret", "ls", "--format", "{{.Name}}").stdout.strip() == ""
+    assert [p for p in ps() if p[0] == UID] == [] and demo.leftovers() == []
+    assert not demo.root.exists()
+
+
+# Pods the tests play themselves: stop and replay, a changed value, and three ways to break one.
+
+
+@pytest.fixture
+def pod(tmp_path: Path) -> Iterator[tuple[podman_node.PodNode, origin.Origin]]:
+    root = Path(tempfile.mkdtemp(prefix="cachemgr-test-podnode-"))
+    root.chmod(0o755)
+    up = origin.start(root / "origin", sandbox.run_user(), process.free_port())
+    node = podman_node.create(REPO / "k8s", "local", root / "cache", origin=up.address, extra=dict(QUIET))
+    try:
+        yield node, up
+    finally:
+        node.down()
+        up.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def read(node: podman_node.PodNode, path: str, dest: Path) -> int:
+    return curl(f"http://127.0.0.1:{node.values['ports.http']}{path}", dest)
+
+
+def restarts(node: podman_node.PodNode) -> float | None:
+    got = samples(scrape(f"http://127.0.0.1:{node.values['ports.metrics']}/metrics"))
+    return got.get(("cachemgr_process_restarts_total", (("program", "xrootd-noauth"),)))
+
+
+def test_a_replayed_pod_serves_what_it_cached_without_the_origin(pod, tmp_path: Path):
+    node, up = pod
+    (up.data / "kept.bin").write_bytes(data := os.urandom(1 << 20))
+    node.play()
+    node.wait("--live")
+    assert read(node, "/kept.bin", tmp_path / "first") == 200 and (tmp_path / "first").read_bytes() == data
+    os.kill(next(p.pid for p in _xrootd(node)), 9)  # one restart in this pod's life
+    deadline = time.monotonic() + 60
+    while restarts(node) != 1:
+        assert time.monotonic() < deadline, restarts(node)
+        time.sleep(1)
+    node.down()
+    up.stop()
+    node.play()
+    node.wait("--live")
+    assert read(node, "/kept.bin", tmp_path / "again") == 200 and (tmp_path / "again").read_bytes() == data
+    assert restarts(node) == 0
+
+
+def _xrootd(node: podman_node.PodNode) -> list[psutil.Process]:
+    """The pod's public xrootd, seen from the host."""
+    return [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"][:3] == ["xrootd", "-n", "noauth"]]
+
+
+def test_a_changed_value_rolls_the_pod_onto_the_new_config(pod):
+    node, _ = pod
+    node.play()
+    node.wait("--live")
+    before = node.deployment["spec"]["template"]["metadata"]["annotations"]["cachemgr/config-sha256"]
+    was = node.exec("cat", "/etc/xrootd/xrootd-noauth.cfg").stdout
+    node.down()
+    node.render(**{"cache.ram": "2g"})
+    after = node.deployment["spec"]["template"]["metadata"]["annotations"]["cachemgr/config-sha256"]
+    assert after != before
+    node.play()
+    node.wait("--live")
+    running = node.exec("cat", "/etc/xrootd/xrootd-noauth.cfg").stdout
+    assert running == (node.site / "configmaps" / "local" / "xrootd-noauth.cfg").read_text()
+    assert running != was
+
+
+def not_ready_with(node: podman_node.PodNode, line: str) -> None:
+    """The reason once in the pod log, the pod not ready with it, and no xrootd restarting behind it."""
+    deadline = time.monotonic() + 180
+    while line not in node.logs():
+        assert time.monotonic() < deadline, node.logs()[-3000:]
+        time.sleep(1)
+    ready = node.health("--ready")
+    assert ready.returncode == 1 and line in ready.stdout, ready.stdout
+    assert node.logs().count(line) == 1
+
+
+def test_a_missing_sentinel_says_so_and_starts_nothing(pod):
+    node, _ = pod
+    (Path(node.values["cache.root"]) / node.values["cache.sentinel"]).unlink()
+    node.play()
+    not_ready_with(node, f"no {node.values['cache.sentinel']} in {node.values['cache.root']}; is the disk mounted?")
+    assert _xrootd(node) == [] and "exit status 16" not in node.logs()
+
+
+def test_a_missing_secret_leaves_out_the_auth_instance_and_says_so(pod):
+    node, _ = pod
+    assert node.values["auth.enabled"]
+    node.secrets.clear()  # the Secret was never created; the volume is optional, so the pod starts
+    node.play()
+    node.wait("--live")
+    cert = node.values["auth.hostcert"]
+    not_ready_with(node, f"no host certificate at {cert} (is the Secret {node.values['auth.hostcert_secret']} there?)")
+    assert len(_xrootd(node)) == 1
+
+
+def test_a_host_name_that_does_not_resolve_says_what_to_fix(pod):
+    node, _ = pod
+    node.hostname = "cachemgr-unresolvable.invalid"
+    node.play()
+    not_ready_with(node, "this pod's host name 'cachemgr-unresolvable.invalid' does not resolve")
+    assert _xrootd(node) == [] and "exit status 16" not in node.logs()
