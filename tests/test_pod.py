@@ -152,7 +152,7 @@ def test_the_secret_projection_is_what_the_kubelet_would_mount(demo: Demo):
     secret = yaml.safe_load((pod_dir(demo) / "pod" / f"secret-{volume['secretName']}.yaml").read_text())
     assert secret["type"] == "kubernetes.io/tls"
     mount = Path(BY_NAME["auth.hostcert"].default).parent
-    listing = in_pod(demo, "stat", "-L", "-c", "%n %a %u", *[str(mount / p) for p in volume["items"]]).stdout
+    listing = in_pod(demo, "stat", "-L", "-c", "%n %a %u", *[str(mount / i["path"]) for i in volume["items"]]).stdout
     for line in listing.splitlines():
         path, mode, uid = line.split()
         want_mode, want_bytes = kubelet_projection(secret, volume)[Path(path).name]
@@ -237,8 +237,9 @@ def test_a_replayed_pod_serves_what_it_cached_without_the_origin(pod, tmp_path: 
 
 
 def _xrootd(node: podman_node.PodNode) -> list[psutil.Process]:
-    """The pod's public xrootd, seen from the host."""
-    return [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"][:3] == ["xrootd", "-n", "noauth"]]
+    """The pod's public xrootd, seen from the host (not another test's, which runs from a temp config)."""
+    cmd = ["xrootd", "-n", "noauth", "-c", f"{node.values['paths.config']}/xrootd-noauth.cfg"]
+    return [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:5] == cmd]
 
 
 def test_a_changed_value_rolls_the_pod_onto_the_new_config(pod):
