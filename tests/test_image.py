@@ -1,6 +1,6 @@
 """The image: hadolint-clean, installed by the script CI runs, ids matching the values' defaults.
 
-No Docker engine runs here: the image itself is not built. What it runs is: images/install.sh is
+images/build.sh builds the image and tests/test_pod.py runs it; here: images/install.sh is
 tests/run.sh's first step, and the entrypoint (cachemgr supervise) is tested on the host.
 """
 
