@@ -252,14 +252,17 @@ def test_a_changed_value_rolls_the_pod_onto_the_new_config(pod):
     before = node.deployment["spec"]["template"]["metadata"]["annotations"]["cachemgr/config-sha256"]
     was = node.exec("cat", "/etc/xrootd/xrootd-noauth.cfg").stdout
     node.down()
-    node.render(**{"cache.ram": "2g"})
+    # The node now reports to a cache redirector: cmsd joins each xrootd (none answers there; cmsd keeps trying).
+    node.render(redirector=f"127.0.0.1:{process.free_port()}")
     after = node.deployment["spec"]["template"]["metadata"]["annotations"]["cachemgr/config-sha256"]
     assert after != before
     node.play()
     node.wait("--live")
     running = node.exec("cat", "/etc/xrootd/xrootd-noauth.cfg").stdout
     assert running == (node.site / "configmaps" / "local" / "xrootd-noauth.cfg").read_text()
-    assert running != was
+    assert running != was and "all.manager 127.0.0.1:" in running
+    cmsd = [(uid, args) for uid, args in ps() if args.startswith("cmsd -n ") and "/etc/xrootd/" in args]
+    assert {args.split()[2] for _, args in cmsd} == {"noauth", "auth"} and {uid for uid, _ in cmsd} == {UID}, cmsd
 
 
 def not_ready_with(node: podman_node.PodNode, line: str) -> None:
