@@ -25,7 +25,8 @@ from cachemgr.stats.collectors.gstream import GstreamCollector
 from cachemgr.stats.collectors.health import HealthCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
 from cachemgr.stats.collectors.tasks import TasksCollector
-from cachemgr.stats.registry import Scrape
+from cachemgr.stats.registry import Scrape, build
+from cachemgr.stats.settings import Settings
 from cachemgr.stats.streams import GstreamTotals, SummaryTotals
 
 # Captured from xrootd 5.5.3 (`xrd.report ... all`), trimmed; note <hits>0></hits>.
@@ -245,3 +246,8 @@ def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_p
     scrape(scrape_)
     assert scrape(scrape_)["cachemgr_selftest_success", (("check", "disk"),)] == 1
     assert capsys.readouterr().err.splitlines() == ["cachemgr exporter: collector health works again"]
+
+
+def test_an_unknown_collector_name_is_refused_before_any_starts():
+    with pytest.raises(ValueError, match="no collector named processs"):
+        build(Settings(disable=("cache_scan", "processs")))

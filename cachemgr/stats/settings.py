@@ -88,7 +88,7 @@ def section(v: NodeValues) -> dict[str, Any]:
         "host_cert": f"{v['auth.xrd_dir']}/xrdcert.pem" if auth else None,
         "proxy": v["auth.proxy"] if auth else None,
         "ca_dir": v["auth.cadir"] if auth else None,
-        "disable": [],
+        "disable": v["exporter.disable"],
     }
 
 
