@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cachemgr.params import BY_NAME
+from cachemgr.runtime.settings import PodConfigError, Runtime
 from cachemgr.values.units import parse_duration
 
 if TYPE_CHECKING:
-    from cachemgr.runtime.settings import Runtime
     from cachemgr.values.resolve import NodeValues
 
 
@@ -103,12 +103,15 @@ def _type(f: Field) -> tuple[Callable[[Any], Any], bool]:
 
 
 def from_runtime(rt: Runtime) -> Settings:
-    raw = {**rt.raw["exporter"], "run_dir": rt.run}
     values = {}
-    for f in fields(Settings):
-        item, many = _type(f)
-        value = raw[f.name]
-        values[f.name] = None if value is None else tuple(map(item, value)) if many else item(value)
+    try:
+        raw = {**rt.raw["exporter"], "run_dir": rt.run}
+        for f in fields(Settings):
+            item, many = _type(f)
+            value = raw[f.name]
+            values[f.name] = None if value is None else tuple(map(item, value)) if many else item(value)
+    except (KeyError, TypeError, ValueError) as e:
+        raise PodConfigError(f"runtime.json: exporter: {e!r}: is the ConfigMap rendered by this cachemgr?") from None
     return Settings(**values)
 
 
