@@ -26,8 +26,9 @@ from pathlib import Path
 import psutil
 
 from cachemgr.stats import synth
-from cachemgr.stats.collectors.cache_scan import CacheScan
-from cachemgr.stats.exporter import Exporter, Options
+from cachemgr.stats.exporter import Exporter
+from cachemgr.stats.scan import CacheScan
+from cachemgr.stats.settings import Settings
 
 FANOUT = 32
 
@@ -109,18 +110,29 @@ def scan_in_child(root: Path, rescans: int) -> tuple[float, list[float], int, in
 def metrics_latency(root: Path, scrapes: int) -> tuple[list[float], float]:
     """Scrape the real Exporter's /metrics during its first (full) scan: latencies in s, scan duration."""
     with tempfile.TemporaryDirectory() as tmp:
-        ex = Exporter(Options(root, ("127.0.0.1", 0), 0, 0, Path(tmp) / "tasks.json", scan_interval=3600))
+        ex = Exporter(
+            Settings(
+                "127.0.0.1:0",
+                root,
+                summary_port=0,
+                gstream_port=0,
+                scan_interval=3600,
+                run_dir=Path(tmp),
+                disable=("processes",),  # no supervisord here
+            )
+        )
+        scan = ex.collectors["cache_scan"].scan
         try:
             lat = []
-            while ex.scan.snapshot is None and len(lat) < scrapes:
+            while scan.snapshot is None and len(lat) < scrapes:
                 t0 = time.perf_counter()
                 with urllib.request.urlopen(ex.url, timeout=10) as r:
                     r.read()
                 lat.append(time.perf_counter() - t0)
                 time.sleep(0.01)
-            while ex.scan.snapshot is None:
+            while scan.snapshot is None:
                 time.sleep(0.1)
-            return lat, ex.scan.snapshot.duration
+            return lat, scan.snapshot.duration
         finally:
             ex.stop()
 

@@ -2,8 +2,8 @@
 
 python bench/udp_ingest.py [--seconds 2] [--events 10]
 
-A child process pinned to one core runs the real UdpListener with SummaryCollector.handle and
-GstreamCollector.handle; this process, pinned to the other core, sends a 5.5.3 summary packet (as in
+A child process pinned to one core runs the real UdpListener with SummaryTotals.handle and
+GstreamTotals.handle; this process, pinned to the other core, sends a 5.5.3 summary packet (as in
 tests/test_stats_collectors.py, counters rising) or a g-stream packet (header + --events file_close lines) at
 each rate for --seconds, then compares packets handled with packets sent. Reported: the highest rate without
 loss. Targets (issue 5): >= 20k summary packets/s and >= 50k g-stream events/s.
@@ -29,16 +29,15 @@ GSTREAM_EVENT_RATES = [10_000, 25_000, 40_000, 50_000, 60_000, 75_000, 100_000, 
 def serve() -> None:
     """The child: listeners on 127.0.0.1; prints the ports, then the counts for each line read on stdin."""
     os.sched_setaffinity(0, {0})
-    from cachemgr.stats.collectors.gstream import GstreamCollector
-    from cachemgr.stats.collectors.summary import SummaryCollector
+    from cachemgr.stats.streams import GstreamTotals, SummaryTotals
     from cachemgr.stats.udp import UdpListener
 
-    summary, gstream = SummaryCollector(), GstreamCollector(depth=2)
+    summary, gstream = SummaryTotals(), GstreamTotals(depth=2)
     listeners = [UdpListener(0, summary.handle), UdpListener(0, gstream.handle)]
     rcvbuf = listeners[0].sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     print(listeners[0].port, listeners[1].port, rcvbuf, flush=True)
     for _ in sys.stdin:
-        print(summary.packets, summary.bad, gstream.packets, gstream.bad_packets, gstream.events, flush=True)
+        print(summary.packets, summary.bad, gstream.packets, gstream.bad, gstream.events, flush=True)
 
 
 def summary_packets(n: int) -> list[bytes]:

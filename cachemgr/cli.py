@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from cachemgr.params import BY_NAME
+from cachemgr.stats import settings as exporter_settings
 from cachemgr.values.load import Problem, ValuesError
-from cachemgr.values.units import parse_duration
 
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "k8s"
 
@@ -158,34 +158,16 @@ def cmd_cinfo(args: argparse.Namespace) -> int:
     return status
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    return host, int(port)
-
-
 def cmd_exporter(args: argparse.Namespace) -> int:
+    from cachemgr.runtime.settings import PodConfigError, load
     from cachemgr.stats import exporter
 
-    certs = {kind: path for kind, path in (("host", args.cert), ("proxy", args.proxy)) if path is not None}
-    return exporter.run(
-        exporter.Options(
-            cache_root=args.cache_root,
-            listen=args.listen,
-            summary_port=args.summary_port,
-            gstream_port=args.gstream_port,
-            state_file=args.state_file,
-            disks=args.disks,
-            meta_disks=args.meta_disks,
-            scan_depth=args.scan_depth,
-            scan_interval=args.scan_interval,
-            certs=certs,
-            ca_dir=args.ca_dir,
-            run_dir=args.run_dir,
-            supervisor_url=args.supervisor_url,
-        )
-    )
+    try:
+        base = exporter_settings.from_runtime(load(args.config)) if args.config else exporter_settings.Settings()
+    except PodConfigError as e:
+        print(f"cachemgr exporter: {e}", file=sys.stderr)
+        return 1
+    return exporter.run(exporter_settings.from_args(args, base))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -286,29 +268,10 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_cinfo)
 
     s = sub.add_parser("exporter", help="serve the node's Prometheus metrics (cache scan, streams, disks, tasks)")
-    s.add_argument("--cache-root", type=Path, default=Path(BY_NAME["cache.root"].default), help="namespace root")
-    s.add_argument("--listen", type=_host_port, default=("127.0.0.1", BY_NAME["ports.metrics"].default))
-    s.add_argument("--summary-port", type=int, default=BY_NAME["ports.summary"].default, help="UDP, on 127.0.0.1")
-    s.add_argument("--gstream-port", type=int, default=BY_NAME["ports.gstream"].default, help="UDP, on 127.0.0.1")
-    s.add_argument("--disks", type=Path, nargs="*", default=[], help="data disks (default: the cache root)")
-    s.add_argument("--meta-disks", type=Path, nargs="*", default=[])
     s.add_argument(
-        "--scan-depth", type=int, default=BY_NAME["exporter.scan_depth"].default, help="namespace prefix depth"
+        "--config", type=Path, help="the node's installed config: its runtime.json's settings (without: the flags')"
     )
-    s.add_argument(
-        "--scan-interval",
-        type=float,
-        default=parse_duration(BY_NAME["exporter.scan_interval"].default),
-        help="seconds between cache scans",
-    )
-    s.add_argument(
-        "--state-file", type=Path, default=Path(BY_NAME["paths.run"].default) / "tasks.json", help="scheduler state"
-    )
-    s.add_argument("--cert", type=Path, help="host certificate to watch")
-    s.add_argument("--proxy", type=Path, help="proxy to watch")
-    s.add_argument("--ca-dir", type=Path, help="CA dir whose CRLs (*.r0, *.pem) to watch")
-    s.add_argument("--run-dir", type=Path, help="the pod's paths.run: self-test results, process exits")
-    s.add_argument("--supervisor-url", help="supervisord's XML-RPC (default: unix://RUN_DIR/supervisor.sock)")
+    exporter_settings.add_arguments(s)
     s.set_defaults(func=cmd_exporter)
 
     s = sub.add_parser("status", help="one screen per node: programs, credentials, tasks, disks, hit ratio")

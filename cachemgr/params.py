@@ -155,6 +155,13 @@ PARAMS: tuple[Param, ...] = (
         "seconds",
     ),
     P("exporter.scan_depth", "integer", 2, "Namespace depth of per-path metrics (/user/ligo is 2).", "levels"),
+    P(
+        "exporter.disable",
+        "word list",
+        [],
+        "Exporter collectors not to run, by name (COLLECTORS in cachemgr/stats/registry.py): cache_scan, say, on "
+        "a cache of a hundred million files.",
+    ),
     # Upstream
     P("origin.host", "host:port", REQUIRED, "Origin or origin redirector the cache fetches from (`pss.origin`)."),
     P("origin.auth", "host:port?", None, "Origin for the authenticated instance; defaults to origin.host."),

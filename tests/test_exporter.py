@@ -2,7 +2,7 @@
 
 The cache is the example `local` node in a sandbox (as the demo runs it) with a 1 s reporting interval, so
 the summary and g-stream arrive within the test; expected values come from `xrdpfc_print -j`, `du` and
-`stat -f`, not from our parser.
+`stat -f`, not from our parser. Also: inputs that cannot be read cost only their own collectors' metrics.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO, Samples, samples, serving
+from conftest import EXAMPLE, REPO, Samples, samples, scrape, serving
 from demo_run import xrdcp
 
 from cachemgr import sandbox
@@ -92,7 +92,7 @@ def start_exporter(*args: str) -> Running:
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
     env: dict[str, str] = {}
     deadline = time.monotonic() + 30
-    while "GSTREAM_PORT" not in env:
+    while "METRICS" not in env:
         assert proc.poll() is None and time.monotonic() < deadline, f"exporter did not start: {proc.stderr.read()}"
         try:
             key, _, value = lines.get(timeout=0.5).strip().partition("=")
@@ -109,10 +109,10 @@ def exporter(cache: Cache, tmp_path_factory) -> Iterator[Running]:
         "--cache-root", str(cache.root),
         "--summary-port", str(v["ports.summary"]),
         "--gstream-port", str(v["ports.gstream"]),
-        "--disks", *v["cache.data_disks"], str(cache.root),
+        "--data-disks", *v["cache.data_disks"], str(cache.root),
         "--scan-depth", "2",
         "--scan-interval", "0.5",
-        "--state-file", str(tmp_path_factory.mktemp("state") / "tasks.json"),
+        "--run-dir", str(tmp_path_factory.mktemp("run")),
     )  # fmt: skip
     yield running
     running.proc.send_signal(signal.SIGTERM)
@@ -229,3 +229,68 @@ def test_promtool_check_metrics(exporter: Running):
 
 def _more(value: float | None, least: float) -> None:
     assert value is not None and value >= least, f"{value} < {least}"
+
+
+def collector_success(got: Samples) -> dict[str, float]:
+    return {
+        dict(labels)["collector"]: v for (name, labels), v in got.items() if name == "cachemgr_scrape_collector_success"
+    }
+
+
+def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
+    """A self-test result without its checks, a task state file that cannot be read, no supervisord: /metrics
+    still answers 200 with every other collector's metrics, and says which collectors failed."""
+    root, run = tmp_path / "namespace", tmp_path / "run"
+    root.mkdir()
+    run.mkdir()
+    (run / "selftest.json").write_text('{"time": 1700000000, "ok": true}')
+    (run / "tasks.json").mkdir()  # reading it fails, even as root
+    running = start_exporter(
+        "--cache-root", str(root), "--run-dir", str(run), "--summary-port", "0", "--gstream-port", "0",
+        "--scan-interval", "0.2",
+    )  # fmt: skip
+    try:
+        eventually(lambda: _more(running.value("cachemgr_cache_scans_total"), 1))
+        for _ in range(3):
+            with urllib.request.urlopen(running.env["METRICS"], timeout=10) as r:
+                assert r.status == 200
+                got = samples(r.read().decode())
+            assert collector_success(got) == {
+                "cache_scan": 1, "filesystem": 1, "summary": 1, "gstream": 1, "credentials": 1,
+                "tasks": 0, "health": 0, "processes": 0,
+            }  # fmt: skip
+            assert got["cachemgr_filesystem_up", (("path", str(root)), ("role", "data"))] == 1
+            assert got["cachemgr_cache_scan_errors_total", ()] == 0
+            assert got["xrootd_monitoring_packets_received_total", ()] == 0
+            assert got["cachemgr_gstream_packets_total", ()] == 0
+            names = {name for name, _ in got}
+            assert not {n for n in names if n.startswith(("cachemgr_task_", "cachemgr_selftest_", "cachemgr_process_"))}
+    finally:
+        running.proc.send_signal(signal.SIGTERM)
+        assert running.proc.wait(15) == 0
+    failures = [line for line in running.proc.stderr.read().splitlines() if "failed" in line]
+    assert [line.split(":")[1].strip() for line in failures] == [
+        "collector tasks failed",
+        "collector health failed",
+        "collector processes failed",
+    ], failures  # each once, though scraped four times
+
+
+def test_settings_from_the_nodes_runtime_json(cache: Cache, exporter: Running):
+    """`--config DIR`: the node's rendered runtime.json, flags on top (the fixture's exporter has the UDP ports)."""
+    running = start_exporter("--config", str(cache.box.config_dir), "--disable", "summary", "gstream")
+    try:
+        got = samples(scrape(running.env["METRICS"]))
+        assert set(collector_success(got)) == {
+            "cache_scan",
+            "filesystem",
+            "tasks",
+            "credentials",
+            "health",
+            "processes",
+        }
+        disks = {dict(labels)["path"] for name, labels in got if name == "cachemgr_filesystem_size_bytes"}
+        assert disks == (set(cache.box.values["cache.data_disks"]) or {str(cache.root)})
+    finally:
+        running.proc.send_signal(signal.SIGTERM)
+        assert running.proc.wait(15) == 0

@@ -1,12 +1,11 @@
 """k8s/monitoring: alert rules (promtool), the Grafana dashboard, and both against a real Prometheus.
 
-Metric names are checked against what the exporter really exposes: the names are read from the collectors'
-source (a counter gains `_total`), and the live test checks that reading against a real exporter's /metrics.
+Metric names are checked against what the exporter really exposes: the families each collector declares
+(describe(); a counter's samples gain `_total`), and the live test checks those against a real exporter's /metrics.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
@@ -21,49 +20,31 @@ from conftest import REPO, Samples, samples, scrape
 from promserver import prometheus, query
 
 from cachemgr.params import BY_NAME
+from cachemgr.stats.registry import COLLECTORS, Scrape
 
 MONITORING = REPO / "k8s" / "monitoring"
 ALERTS = MONITORING / "alerts.yml"
 ALERT_TESTS = MONITORING / "alerts_test.yml"
 DASHBOARD = MONITORING / "dashboard.json"
-COLLECTORS = REPO / "cachemgr" / "stats" / "collectors"
 # Series Prometheus makes itself, not the exporter.
 PROMETHEUS_NAMES = {"up"}
-METRIC = re.compile(r"(cachemgr|xrootd)_[a-z0-9_]+")
 FUNCTION_LIKE = ("by", "without", "on", "ignoring", "group_left", "group_right")
 KEYWORDS = {*FUNCTION_LIKE, "and", "or", "unless", "bool", "offset"}
 
 
+def served(families: list) -> set[str]:
+    """The sample names of metric families: a counter's gain `_total`."""
+    return {f.name + "_total" if f.type == "counter" else f.name for f in families}
+
+
 def exposed_by_collector() -> dict[str, set[str]]:
-    """Collector module -> the sample names it exposes, from its source: every string constant shaped like a
-    metric name that is not in a list (label names are), plus `_total` for CounterMetricFamily names."""
-    names: dict[str, set[str]] = {}
-    for path in sorted(COLLECTORS.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        in_lists = {id(e) for node in ast.walk(tree) if isinstance(node, ast.List) for e in node.elts}
-        counters = {
-            node.args[0].value
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Call)
-            and getattr(node.func, "id", None) == "CounterMetricFamily"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-        }
-        found = {
-            node.value + "_total" if node.value in counters else node.value
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and METRIC.fullmatch(node.value)
-            and id(node) not in in_lists
-        }
-        if found:
-            names[path.stem] = found
-    return names
+    """Collector name -> the sample names it declares."""
+    return {name: served(collector.describe()) for name, collector in COLLECTORS.items()}
 
 
 def exposed() -> set[str]:
-    return set().union(*exposed_by_collector().values())
+    """Every sample name the exporter may serve: its collectors' and the scrape's own."""
+    return set().union(*exposed_by_collector().values(), served(Scrape({}).describe()))
 
 
 def metric_names(expr: str) -> set[str]:
@@ -118,6 +99,8 @@ def test_alert_rules_are_complete():
     assert {
         "CacheExporterDown",
         "XrootdDown",
+        "CacheSupervisordDown",
+        "CacheCollectorFailing",
         "CacheSelftestFailing",
         "CacheDiskFull",
         "CacheInodesFull",
@@ -227,8 +210,10 @@ def test_real_prometheus_scrapes_exporter_and_loads_rules_and_dashboard(demo):
             labels = tuple(sorted((k, v) for k, v in series["metric"].items() if k in ("path", "role")))
             assert float(series["value"][1]) == sizes["cachemgr_filesystem_size_bytes", labels]
 
-        # The names read from the collectors' source include every name this live exporter serves.
+        # The names the collectors declare include every name this live exporter serves, and every collector works.
         assert {name for name, _ in own} <= exposed()
+        success = {dict(labels)["collector"]: v for (name, labels), v in own.items() if "collector_success" in name}
+        assert success == dict.fromkeys(COLLECTORS, 1)
 
         # Every dashboard query parses and runs against real data.
         for expr in dashboard_exprs():

@@ -1,6 +1,7 @@
 """Collectors fed directly: packets as XRootD 5.5.3 sent them, the scheduler's real state file, real X.509 files.
 
-Expected values come from the packets' numbers, `openssl`, and the scheduler's own State class.
+Expected values come from the packets' numbers, `openssl`, and the scheduler's own State class. Also the scrape
+that runs them: a collector that fails costs only its own metrics, and is logged once per change.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from cachemgr.credentials import throwaway
 from cachemgr.scheduler.state import State
 from cachemgr.stats.collectors import credentials
 from cachemgr.stats.collectors.credentials import CredentialsCollector
+from cachemgr.stats.collectors.filesystem import FilesystemCollector
 from cachemgr.stats.collectors.gstream import GstreamCollector
+from cachemgr.stats.collectors.health import HealthCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
 from cachemgr.stats.collectors.tasks import TasksCollector
+from cachemgr.stats.registry import Scrape, build
+from cachemgr.stats.settings import Settings
+from cachemgr.stats.streams import GstreamTotals, SummaryTotals
 
 # Captured from xrootd 5.5.3 (`xrd.report ... all`), trimmed; note <hits>0></hits>.
 SUMMARY = (
@@ -55,14 +61,19 @@ def scrape(collector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return samples(generate_latest(registry).decode())
 
 
+def summary(*packets: bytes) -> SummaryCollector:
+    totals = SummaryTotals()
+    for data in packets:
+        totals.handle(data)
+    return SummaryCollector(totals)
+
+
 def packet(pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=5250718, us=0, uu=25717) -> bytes:
     return SUMMARY.format(pid=pid, tos=tos, tod=tod, tot=tot, rx=rx, tx=tx, us=us, uu=uu).encode()
 
 
 def test_summary_packet_as_xrootd_sends_it():
-    c = SummaryCollector()
-    c.handle(packet())
-    m = scrape(c)
+    m = scrape(summary(packet()))
     ins = ("xrootd_instance", "noauth")
     assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 226
     assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 5250718
@@ -76,35 +87,33 @@ def test_summary_packet_as_xrootd_sends_it():
 
 
 def test_summary_counters_keep_rising_across_a_restart():
-    c = SummaryCollector()
-    c.handle(packet(tod=1010, rx=100, tx=1000, us=1, uu=900_000))
-    c.handle(packet(tod=1012, rx=150, tx=4000, us=2, uu=100_000))  # microseconds wrapped: still +0.2 s
-    c.handle(packet(pid=777, tos=2000, tod=2001, rx=30, tx=500, us=0, uu=50_000))  # restarted: counts from zero
+    c = summary(
+        packet(tod=1010, rx=100, tx=1000, us=1, uu=900_000),
+        packet(tod=1012, rx=150, tx=4000, us=2, uu=100_000),  # microseconds wrapped: still +0.2 s
+        packet(pid=777, tos=2000, tod=2001, rx=30, tx=500, us=0, uu=50_000),  # restarted: counts from zero
+    )
     m = scrape(c)
     ins = ("xrootd_instance", "noauth")
     assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 150 + 30
     assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 4000 + 500
     assert abs(m["cachemgr_xrootd_cpu_seconds_total", (("mode", "user"), ins)] - (2.1 + 0.05)) < 1e-9
     assert "xrootd_cpu_utilization" not in {name for name, _ in m}, "one packet of the new process: no rate yet"
-    c.handle(packet(pid=777, tos=2000, tod=2003, rx=30, tx=500, us=1, uu=50_000))
+    c.totals.handle(packet(pid=777, tos=2000, tod=2003, rx=30, tx=500, us=1, uu=50_000))
     assert scrape(c)["xrootd_cpu_utilization", (ins,)] == 0.5
 
 
 def test_summary_bad_packets_are_counted_not_raised():
-    c = SummaryCollector()
-    for junk in (b"", b"\0", b"<statistics", b"<other/>", b"\xff\xfe", b'<statistics tod="x"></statistics>'):
-        c.handle(junk)
-    m = scrape(c)
+    m = scrape(summary(b"", b"\0", b"<statistics", b"<other/>", b"\xff\xfe", b'<statistics tod="x"></statistics>'))
     assert m["cachemgr_report_bad_packets_total", ()] == 6
     assert m["xrootd_monitoring_packets_received_total", ()] == 6
 
 
 def test_gstream_bytes_by_namespace_prefix():
-    c = GstreamCollector(depth=2)
-    c.handle(GSTREAM.encode())
-    c.handle(b'{"code":"=","pseq":1}\0')  # the identification packet: no events
-    c.handle(b"not json\0")
-    m = scrape(c)
+    totals = GstreamTotals(depth=2)
+    totals.handle(GSTREAM.encode())
+    totals.handle(b'{"code":"=","pseq":1}\0')  # the identification packet: no events
+    totals.handle(b"not json\0")
+    m = scrape(GstreamCollector(totals))
 
     def got(path: str, kind: str) -> float:
         return m["xrootd_cache_access_bytes", (("path", path), ("type", kind))]
@@ -128,7 +137,6 @@ def test_tasks_from_the_schedulers_state_file(tmp_path: Path):
     state.finished("refresh-proxy", 302.0, ok=True, error=None)
     state.started("gridmap", 400.0)
     m = scrape(TasksCollector(path))
-    assert m["cachemgr_task_state_valid", ()] == 1
     assert m["cachemgr_task_consecutive_failures", (("task", "fetch-crl"),)] == 2
     assert m["cachemgr_task_last_failure_timestamp_seconds", (("task", "fetch-crl"),)] == 201.0
     assert ("cachemgr_task_last_success_timestamp_seconds", (("task", "fetch-crl"),)) not in m
@@ -136,7 +144,8 @@ def test_tasks_from_the_schedulers_state_file(tmp_path: Path):
     assert m["cachemgr_task_last_duration_seconds", (("task", "refresh-proxy"),)] == 2.0
     assert m["cachemgr_task_running", (("task", "gridmap"),)] == 1
     path.write_text("{not json")
-    assert scrape(TasksCollector(path)) == {("cachemgr_task_state_valid", ()): 0}
+    with pytest.raises(ValueError):
+        scrape(TasksCollector(path))
 
 
 def openssl_date(*args: str) -> float:
@@ -210,3 +219,35 @@ def test_crls_are_parsed_again_only_when_they_change(tmp_path: Path, monkeypatch
     assert scrape(collector)[("cachemgr_crl_bad_files", ())] == 1
     path.unlink()
     assert ("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),)) not in scrape(collector)
+
+
+def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_path: Path, capsys):
+    selftest = tmp_path / "selftest.json"
+    selftest.write_text('{"time": 1}')  # no "checks"
+    scrape_ = Scrape(
+        {
+            "health": HealthCollector(selftest),
+            "tasks": TasksCollector(tmp_path / "tasks.json"),  # missing: no task ran yet, not a failure
+            "filesystem": FilesystemCollector({"data": [str(tmp_path)]}),
+        }
+    )
+    for _ in range(3):
+        m = scrape(scrape_)
+        success = {labels[0][1]: v for (name, labels), v in m.items() if name == "cachemgr_scrape_collector_success"}
+        assert success == {"health": 0, "tasks": 1, "filesystem": 1}
+        assert {labels[0][1] for name, labels in m if name == "cachemgr_scrape_collector_duration_seconds"} == {
+            "health", "tasks", "filesystem"
+        }  # fmt: skip
+        assert m["cachemgr_filesystem_up", (("path", str(tmp_path)), ("role", "data"))] == 1
+        assert not {name for name, _ in m if name.startswith("cachemgr_selftest_")}
+    [logged] = capsys.readouterr().err.splitlines()
+    assert logged.startswith("cachemgr exporter: collector health failed: KeyError: 'checks' (health.py:"), logged
+    selftest.write_text('{"time": 1, "checks": {"disk": {"ok": true, "seconds": 0.5}}}')
+    scrape(scrape_)
+    assert scrape(scrape_)["cachemgr_selftest_success", (("check", "disk"),)] == 1
+    assert capsys.readouterr().err.splitlines() == ["cachemgr exporter: collector health works again"]
+
+
+def test_an_unknown_collector_name_is_refused_before_any_starts():
+    with pytest.raises(ValueError, match="no collector named processs"):
+        build(Settings(disable=("cache_scan", "processs")))

@@ -20,10 +20,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from test_stats_collectors import GSTREAM, packet
 
 from cachemgr.stats import cinfo, synth
-from cachemgr.stats.collectors import prefix
-from cachemgr.stats.collectors.cache_scan import CacheScan, Totals
 from cachemgr.stats.collectors.gstream import GstreamCollector
-from cachemgr.stats.collectors.summary import BadPacket, SummaryCollector, parse
+from cachemgr.stats.collectors.summary import SummaryCollector
+from cachemgr.stats.scan import CacheScan, Totals
+from cachemgr.stats.streams import BadPacket, GstreamTotals, SummaryTotals, parse_summary, prefix
 
 FUZZ_EXAMPLES = int(os.environ.get("CACHEMGR_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -61,24 +61,24 @@ def scrape(collector) -> dict[str, float]:
 
 def check_summary(data: bytes) -> None:
     try:
-        parse(data)
+        parse_summary(data)
         bad = 0
     except BadPacket as e:
         assert str(e)
         bad = 1
-    c = SummaryCollector()
-    c.handle(data)
-    c.handle(packet(tod=99_999))  # a good packet after it still counts
-    m = scrape(c)
+    totals = SummaryTotals()
+    totals.handle(data)
+    totals.handle(packet(tod=99_999))  # a good packet after it still counts
+    m = scrape(SummaryCollector(totals))
     assert m["cachemgr_report_bad_packets_total"] == bad
     assert m["xrootd_monitoring_packets_received_total"] == 2
 
 
 def check_gstream(data: bytes) -> None:
-    c = GstreamCollector(depth=2)
-    c.handle(data)
-    c.handle(GSTREAM.encode())
-    m = scrape(c)
+    totals = GstreamTotals(depth=2)
+    totals.handle(data)
+    totals.handle(GSTREAM.encode())
+    m = scrape(GstreamCollector(totals))
     assert m["cachemgr_gstream_packets_total"] == 2
     assert m["cachemgr_gstream_bad_packets_total"] in (0, 1)
     if m["cachemgr_gstream_bad_packets_total"] == 0:
@@ -129,9 +129,9 @@ def test_fuzz_gstream_events_with_any_json_values(events: list[dict], closes: li
         if "event" in e and close:
             e["event"] = "file_close"
     data = "\n".join(json.dumps(e) for e in [{"code": "g"}, *events]).encode() + b"\0"
-    c = GstreamCollector(depth=2)
-    c.handle(data)
-    m = scrape(c)
+    totals = GstreamTotals(depth=2)
+    totals.handle(data)
+    m = scrape(GstreamCollector(totals))
     closes = [e for e in events if e.get("event") == "file_close"]
     good = all(
         isinstance(e.get("lfn"), str)
@@ -145,7 +145,7 @@ def test_fuzz_gstream_events_with_any_json_values(events: list[dict], closes: li
 
 
 def test_deep_nesting_and_huge_numbers_are_bad_packets():
-    c = GstreamCollector(depth=2)
+    c = GstreamTotals(depth=2)
     for data in (
         b"[" * 100_000,
         b'{"code":"g"}\n' + b'{"a":' * 50_000,
@@ -154,15 +154,15 @@ def test_deep_nesting_and_huge_numbers_are_bad_packets():
         b'{"code":"g"}\n{"event":"file_close","lfn":"/a/b","b_hit":' + b"9" * 5000 + b',"b_miss":0,"b_bypass":0}',
     ):
         c.handle(data)
-    assert (c.packets, c.bad_packets, c.events) == (5, 5, 0)
+    assert (c.packets, c.bad, c.events) == (5, 5, 0)
     # Found by the fuzzer: a lone surrogate in the label part of an lfn made every later scrape fail.
     c.handle(b'{"code":"g"}\n{"event":"file_close","lfn":"/a\\ud800/b/c","b_hit":1,"b_miss":0,"b_bypass":0}')
-    assert (c.bad_packets, scrape(c)["cachemgr_gstream_bad_packets_total"]) == (6, 6)
+    assert (c.bad, scrape(GstreamCollector(c))["cachemgr_gstream_bad_packets_total"]) == (6, 6)
     # And a byte count too big for a float (scrapes failed with OverflowError): outside int64, a bad packet.
     for n in (b"9" * 400, b"-1", str(1 << 63).encode()):
         c.handle(b'{"code":"g"}\n{"event":"file_close","lfn":"/a/b","b_hit":' + n + b',"b_miss":0,"b_bypass":0}')
-    assert (c.bad_packets, scrape(c)["cachemgr_gstream_bad_packets_total"]) == (9, 9)
-    s = SummaryCollector()
+    assert (c.bad, scrape(GstreamCollector(c))["cachemgr_gstream_bad_packets_total"]) == (9, 9)
+    s = SummaryTotals()
     s.handle(b"<statistics>" + b"<a>" * 100_000)
     s.handle(b'<statistics tod="1"><stats id="link"><in>1e999</in></stats>' + b"<b>" * 50_000 + b"</statistics>")
     assert (s.packets, s.bad) == (2, 2)
@@ -200,9 +200,9 @@ def expected(root: Path, depth: int) -> dict[str, Totals]:
         try:
             fs, complete, acc, hit, miss, byp, last = plain_summary(path.read_bytes())
         except cinfo.CinfoError:
-            t.add([0, 0, disk, 0, 0, 0, 0, 0, 0, 1])
+            t.add(Totals(disk_bytes=disk, bad=1))
             continue
-        t.add([1, complete, disk, fs, acc, hit, miss, byp, last, 0])
+        t.add(Totals(1, complete, disk, fs, acc, hit, miss, byp, last))
     return out
 
 

@@ -109,6 +109,15 @@ CASES = [
     ("blocksize-odd", "cache:\n  blocksize: 100001\n", None, "n1", 4, "cache.blocksize", "multiple of 4k"),
     ("bad-hostname", "", None, "n1", 2, "node.hostname", "not a host name"),
     (
+        "unknown-collector",
+        "exporter:\n  disable: [cache_scan, processs]\n",
+        None,
+        "n1",
+        4,
+        "exporter.disable",
+        "there is no collector processs",
+    ),
+    (
         "memory-below-ram",
         "cache:\n  ram: 32g\nk8s:\n  memory_limit: 16Gi\n",
         None,

@@ -14,6 +14,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel
 
+from cachemgr.stats import settings as exporter_settings
 from cachemgr.values.resolve import NodeValues
 from cachemgr.values.units import format_size
 
@@ -156,7 +157,7 @@ def _context(v: NodeValues) -> dict[str, Any]:
 
 
 def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str, Any]:
-    """What `cachemgr supervise`, `health` and `selftest` need to know in the pod (runtime.json)."""
+    """What `cachemgr supervise`, `health`, `selftest` and `exporter` need to know in the pod (runtime.json)."""
     return {
         "files": files,
         "user": v["xrootd.user"],
@@ -184,6 +185,7 @@ def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str
             "auth_miss_path": v["selftest.auth_miss_path"] or (None if v["origin.auth"] else v["selftest.miss_path"]),
             "timeout": v["selftest.timeout"],
         },
+        "exporter": exporter_settings.section(v),
     }
 
 

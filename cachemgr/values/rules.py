@@ -81,6 +81,11 @@ def cross_checks(v: dict[str, Any], blame: Blame) -> list[Problem]:
         bad("cache.blocksize", "must be a multiple of 4k between 64k and 512m")
     if v["monitoring.interval"] < 1:
         bad("monitoring.interval", "must be at least 1s")
+    if v["exporter.disable"]:
+        from cachemgr.stats.registry import COLLECTORS  # not for every render: it imports every collector
+
+        for name in sorted(set(v["exporter.disable"]) - COLLECTORS.keys()):
+            bad("exporter.disable", f"there is no collector {name} (there are: {', '.join(COLLECTORS)})")
 
     seen: dict[int, str] = {}
     for name in PORTS:

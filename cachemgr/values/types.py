@@ -183,6 +183,7 @@ KINDS: dict[str, Any] = {
     "dns label": DnsLabel,
     "hostname": Hostname,
     "word": Word,
+    "word list": list[Word],
     "account": Account,
     "quantity": Quantity,
     "image": Image,

@@ -3,6 +3,8 @@
 A CA dir holds a hundred or so CRLs, some large: each is parsed again only when its (mtime, size) changed.
 
 An expired host cert or a stale CRL breaks the authenticated instance silently: these let alerts fire first.
+A certificate file missing or not parsing, or a CRL file not parsing, is such news too, not a failure of this
+collector: cachemgr_certificate_readable and cachemgr_crl_bad_files say which, and the rest is still reported.
 """
 
 from __future__ import annotations
@@ -10,12 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from cachemgr.credentials.x509 import PEM_CRL, CredentialError, load_cert, load_crl
+from cachemgr.stats.collectors import Collector, Family
+from cachemgr.stats.settings import Settings
 
 NOT_A_CRL, BAD = "not a CRL", "bad"
 Seen = tuple[float, float | None] | str  # (lastUpdate, nextUpdate), NOT_A_CRL or BAD
+
+CERT = ("kind", "path")
+NOT_AFTER = Family("cachemgr_certificate_not_after_timestamp_seconds", "When the certificate expires.", CERT)
+READABLE = Family("cachemgr_certificate_readable", "1 when the certificate file exists and parses.", CERT)
+NEXT_UPDATE = Family("cachemgr_crl_next_update_timestamp_seconds", "When the CA's CRL must be replaced.", ("file",))
+LAST_UPDATE = Family("cachemgr_crl_last_update_timestamp_seconds", "When the CA issued its CRL.", ("file",))
+BAD_CRLS = Family("cachemgr_crl_bad_files", "CRL files in the CA dir that do not parse.")
 
 
 def _read_crl(path: Path) -> Seen:
@@ -30,21 +41,22 @@ def _read_crl(path: Path) -> Seen:
     return crl.last_update_utc.timestamp(), after.timestamp() if after else None
 
 
-class CredentialsCollector:
+class CredentialsCollector(Collector):
+    FAMILIES = (NOT_AFTER, READABLE, NEXT_UPDATE, LAST_UPDATE, BAD_CRLS)
+
     def __init__(self, certs: dict[str, Path], ca_dir: Path | None):
         """certs: kind ("host", "proxy") -> PEM file (a proxy's first certificate is the proxy itself)."""
         self.certs = certs
         self.ca_dir = ca_dir
         self._crls_seen: dict[Path, tuple[tuple[int, int], Seen]] = {}  # path -> ((mtime_ns, size), what it is)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CredentialsCollector:
+        certs = {"host": settings.host_cert, "proxy": settings.proxy}
+        return cls({kind: path for kind, path in certs.items() if path is not None}, settings.ca_dir)
+
     def collect(self) -> Iterator[Metric]:
-        labels = ["kind", "path"]
-        not_after = GaugeMetricFamily(
-            "cachemgr_certificate_not_after_timestamp_seconds", "When the certificate expires.", labels=labels
-        )
-        readable = GaugeMetricFamily(
-            "cachemgr_certificate_readable", "1 when the certificate file exists and parses.", labels=labels
-        )
+        not_after, readable = NOT_AFTER(), READABLE()
         for kind, path in sorted(self.certs.items()):
             try:
                 cert = load_cert(path)
@@ -59,12 +71,7 @@ class CredentialsCollector:
             yield from self._crls(self.ca_dir)
 
     def _crls(self, ca_dir: Path) -> Iterator[Metric]:
-        next_update = GaugeMetricFamily(
-            "cachemgr_crl_next_update_timestamp_seconds", "When the CA's CRL must be replaced.", labels=["file"]
-        )
-        last_update = GaugeMetricFamily(
-            "cachemgr_crl_last_update_timestamp_seconds", "When the CA issued its CRL.", labels=["file"]
-        )
+        next_update, last_update = NEXT_UPDATE(), LAST_UPDATE()
         bad = 0
         seen = {}
         for path in sorted([*ca_dir.glob("*.r[0-9]"), *ca_dir.glob("*.pem")]):
@@ -86,4 +93,4 @@ class CredentialsCollector:
         self._crls_seen = seen  # files gone from the dir drop out
         yield next_update
         yield last_update
-        yield GaugeMetricFamily("cachemgr_crl_bad_files", "CRL files in the CA dir that do not parse.", bad)
+        yield BAD_CRLS(bad)

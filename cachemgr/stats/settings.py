@@ -1,0 +1,138 @@
+"""What the exporter needs to know about its node, in one structure.
+
+The renderer writes it into runtime.json as the "exporter" section (section()), `cachemgr exporter --config DIR`
+reads it back (from_runtime()), and the stand-alone flags are its fields (add_arguments(), from_args()), with
+the parameter table's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import Field, dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cachemgr.params import BY_NAME
+from cachemgr.runtime.settings import PodConfigError, Runtime
+from cachemgr.values.units import parse_duration
+
+if TYPE_CHECKING:
+    from cachemgr.values.resolve import NodeValues
+
+
+def _default(param: str) -> Any:
+    return BY_NAME[param].default
+
+
+def _flag(help: str) -> dict[str, str]:
+    return {"help": help}
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = field(
+        default=f"{_default('exporter.address')}:{_default('ports.metrics')}", metadata=_flag("HOST:PORT of /metrics")
+    )
+    cache_root: Path = field(default=Path(_default("cache.root")), metadata=_flag("namespace root to scan"))
+    data_disks: tuple[Path, ...] = field(default=(), metadata=_flag("data disks; none: the cache root"))
+    meta_disks: tuple[Path, ...] = field(default=(), metadata=_flag("metadata disks"))
+    summary_port: int = field(default=_default("ports.summary"), metadata=_flag("summary stream, UDP on 127.0.0.1"))
+    gstream_port: int = field(default=_default("ports.gstream"), metadata=_flag("pfc g-stream, UDP on 127.0.0.1"))
+    scan_depth: int = field(default=_default("exporter.scan_depth"), metadata=_flag("namespace prefix depth"))
+    scan_interval: float = field(
+        default=parse_duration(_default("exporter.scan_interval")), metadata=_flag("seconds between cache scans")
+    )
+    run_dir: Path = field(
+        default=Path(_default("paths.run")),
+        metadata=_flag("the pod's paths.run: task state, self-test results, program exits, supervisord's socket"),
+    )
+    host_cert: Path | None = field(default=None, metadata=_flag("host certificate to watch"))
+    proxy: Path | None = field(default=None, metadata=_flag("proxy to watch"))
+    ca_dir: Path | None = field(default=None, metadata=_flag("CA dir whose CRLs (*.r0, *.pem) to watch"))
+    disable: tuple[str, ...] = field(default=(), metadata=_flag("collectors not to run, by name"))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"listen: {self.listen!r} is not HOST:PORT")
+        return host, int(port)
+
+    # Files in run_dir the pod's other programs write.
+    @property
+    def tasks_state(self) -> Path:
+        return self.run_dir / "tasks.json"
+
+    @property
+    def selftest_results(self) -> Path:
+        return self.run_dir / "selftest.json"
+
+    @property
+    def process_exits(self) -> Path:
+        return self.run_dir / "processes.json"
+
+
+def section(v: NodeValues) -> dict[str, Any]:
+    """runtime.json's "exporter" section: every field but run_dir, which is runtime.json's paths.run."""
+    auth = v["auth.enabled"]
+    return {
+        "listen": f"{v['exporter.address']}:{v['ports.metrics']}",
+        "cache_root": v["cache.root"],
+        "data_disks": v["cache.data_disks"],
+        "meta_disks": v["cache.meta_disks"],
+        "summary_port": v["ports.summary"],
+        "gstream_port": v["ports.gstream"],
+        "scan_depth": v["exporter.scan_depth"],
+        "scan_interval": v["exporter.scan_interval"],
+        "host_cert": f"{v['auth.xrd_dir']}/xrdcert.pem" if auth else None,
+        "proxy": v["auth.proxy"] if auth else None,
+        "ca_dir": v["auth.cadir"] if auth else None,
+        "disable": v["exporter.disable"],
+    }
+
+
+_TYPES: dict[str, Callable[[Any], Any]] = {"Path": Path, "str": str, "int": int, "float": float}
+
+
+def _type(f: Field) -> tuple[Callable[[Any], Any], bool]:
+    """The field's (item type, whether it is a tuple of them), from its annotation."""
+    name = str(f.type).removesuffix(" | None")
+    many = name.startswith("tuple[")
+    return _TYPES[name.removeprefix("tuple[").removesuffix(", ...]")], many
+
+
+def from_runtime(rt: Runtime) -> Settings:
+    values = {}
+    try:
+        raw = {**rt.raw["exporter"], "run_dir": rt.run}
+        for f in fields(Settings):
+            item, many = _type(f)
+            value = raw[f.name]
+            values[f.name] = None if value is None else tuple(map(item, value)) if many else item(value)
+    except (KeyError, TypeError, ValueError) as e:
+        raise PodConfigError(f"runtime.json: exporter: {e!r}: is the ConfigMap rendered by this cachemgr?") from None
+    return Settings(**values)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field; a flag given overrides the field (`--disable` adds to it)."""
+    for f in fields(Settings):
+        item, many = _type(f)
+        shown = " ".join(map(str, f.default)) if many else f.default
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=item,
+            nargs="+" if many else None,
+            action="extend" if many else "store",
+            default=argparse.SUPPRESS,
+            help=f"{f.metadata['help']} (default: {shown or 'none'})",
+        )
+
+
+def from_args(args: argparse.Namespace, base: Settings) -> Settings:
+    given = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    for name, value in given.items():
+        if isinstance(value, list):
+            given[name] = (*getattr(base, name), *value) if name == "disable" else tuple(value)
+    return replace(base, **given)
