@@ -12,6 +12,7 @@ process of the cache (the pod's, seen from the host; supervise's process tree).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import subprocess
@@ -42,10 +43,8 @@ def until(ok: Callable[[], bool], timeout: float = 300) -> float:
 def rss(pids: list[int]) -> int:
     total = 0
     for pid in pids:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += psutil.Process(pid).memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 

@@ -56,10 +56,14 @@ if [ -r "$ca" ]; then
   args+=(--build-arg PIP_CERT=/mnt/ca-certificates.crt)
 fi
 index=$(python3 -m pip config get global.index-url 2>/dev/null || true)
-[ -z "$index" ] || args+=(--build-arg "PIP_INDEX_URL=$index")
-for d in /etc/apt/sources.list.d /etc/apt/apt.conf.d; do
-  [ -d "$d" ] && mounts+=(-v "$d:$d:ro")
-done
+args+=(--build-arg "PIP_INDEX_URL=${index:-https://pypi.org/simple}")
+# The host's apt sources replace the base's own (a file the base has: no mount point is left behind).
+if [ -d /etc/apt/sources.list.d ]; then
+  list=/etc/apt/sources.list
+  [ -f "$list" ] || list=/dev/null
+  mounts+=(-v "$list:/etc/apt/sources.list:ro" -v /etc/apt/sources.list.d:/etc/apt/sources.list.d:ro)
+fi
+[ -d /etc/apt/apt.conf.d ] && mounts+=(-v /etc/apt/apt.conf.d:/etc/apt/apt.conf.d:ro)
 
 if [ "$engine" = podman ]; then
   podman build --pull=never --isolation=chroot --format docker --layers "${mounts[@]}" "${args[@]}" \
