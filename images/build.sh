@@ -65,6 +65,7 @@ if [ -d /etc/apt/sources.list.d ]; then
 fi
 [ -d /etc/apt/apt.conf.d ] && mounts+=(-v /etc/apt/apt.conf.d:/etc/apt/apt.conf.d:ro)
 
+previous=$($engine image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 if [ "$engine" = podman ]; then
   podman build --pull=never --isolation=chroot --format docker --layers "${mounts[@]}" "${args[@]}" \
     -f "$dockerfile" -t "$tag" "$repo" >&2
@@ -73,5 +74,10 @@ else
   # docker build has no -v: BuildKit secrets would be the way; without a proxy nothing is needed.
   docker build "${args[@]}" -f "$dockerfile" -t "$tag" "$repo" >&2
   ref=$tag
+fi
+# The image this tag named before is garbage now (a rebuild would otherwise leave 376 MB behind each time).
+current=$($engine image inspect --format '{{.Id}}' "$tag")
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  $engine image rm "$previous" >/dev/null 2>&1 || true  # still used by a container or another tag: kept
 fi
 echo "IMAGE=$ref"
