@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from authkit import TokenIssuer, curl, prefill_keycache, xrdcp
-from conftest import EXAMPLE, serving
+from support import EXAMPLE
+from support.authkit import TokenIssuer, curl, prefill_keycache, xrdcp
+from support.origin import serving
 
 from cachemgr import sandbox
 from cachemgr.credentials import throwaway

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import serving
-from pod import Pod
+from support.origin import serving
+from support.pod import Pod
 
 from cachemgr import files
 from cachemgr.credentials import throwaway, x509

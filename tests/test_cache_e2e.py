@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import scrape
-from demo_run import Demo, add_origin_file, curl, sha256, start, xrdcp
+from support.demo import Demo, add_origin_file, curl, sha256, start, xrdcp
+from support.metrics import scrape
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

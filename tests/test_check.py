@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EXAMPLE, cachemgr, processes_naming
+from support import EXAMPLE, cachemgr, processes_naming
 
 from cachemgr.check import check
 

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cachemgr
-from demo_run import add_origin_file, start, xrdcp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import cachemgr
+from support.demo import add_origin_file, start, xrdcp
 
 from cachemgr.stats import cinfo, synth
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from authkit import curl, xrdcp
-from conftest import samples, scrape
-from demo_run import Demo, start
+from support.authkit import curl, xrdcp
+from support.demo import Demo, start
+from support.metrics import samples, scrape
 
 from cachemgr.credentials import throwaway, x509
 

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO, Samples, samples, scrape, serving
-from demo_run import xrdcp
+from support import EXAMPLE, REPO
+from support.demo import xrdcp
+from support.metrics import Samples, samples, scrape
+from support.origin import serving
 
 from cachemgr import sandbox
 

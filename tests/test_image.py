@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from support import REPO
 
 from cachemgr.params import BY_NAME
 from cachemgr.render.engine import CONFIGMAP_MOUNT

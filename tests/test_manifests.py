@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLE, REPO, cachemgr
+from support import EXAMPLE, REPO, cachemgr
 
 from cachemgr.render.engine import CONFIGMAP_MOUNT, render_node
 from cachemgr.values.resolve import load_nodes

@@ -16,8 +16,9 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import REPO, Samples, samples, scrape
-from promserver import prometheus, query
+from support import REPO
+from support.metrics import Samples, samples, scrape
+from support.promserver import prometheus, query
 
 from cachemgr.params import BY_NAME
 from cachemgr.stats.registry import COLLECTORS, Scrape

@@ -20,8 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from conftest import REPO, samples, scrape
-from demo_run import Demo, add_origin_file, curl, sha256, start, xrdcp
+from support import REPO
+from support.demo import Demo, add_origin_file, curl, sha256, start, xrdcp
+from support.metrics import samples, scrape
 
 # The authenticated instance's acceptance, run here against the pod's (pytest gives them this module's `demo`).
 from test_demo_auth import (  # noqa: F401

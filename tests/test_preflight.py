@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, cachemgr
+from support import EXAMPLE, cachemgr
 
 from cachemgr import sandbox
 

@@ -6,7 +6,7 @@ import json
 import os
 
 import yaml
-from conftest import EXAMPLE, REPO, cachemgr
+from support import EXAMPLE, REPO, cachemgr
 
 from cachemgr.docs import parameters_markdown
 from cachemgr.params import PARAMS

@@ -13,8 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import cachemgr, serving
-from pod import Pod
+from support import cachemgr
+from support.origin import serving
+from support.pod import Pod
 
 from cachemgr.runtime import xroot
 from cachemgr.xrootd import process

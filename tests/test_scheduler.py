@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-from conftest import EXAMPLE, REPO, cachemgr
-from httpserve import serve
+from support import EXAMPLE, REPO, cachemgr
+from support.httpserve import serve
 
 from cachemgr.gridmap import mapfile
 from cachemgr.render.engine import render_node

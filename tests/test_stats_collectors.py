@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import samples
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from prometheus_client import CollectorRegistry, generate_latest
+from support.metrics import samples
 
 from cachemgr.credentials import throwaway
 from cachemgr.scheduler.state import State

@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import samples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
+from support.metrics import samples
 from test_stats_collectors import GSTREAM, packet
 
 from cachemgr.stats import cinfo, synth

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import cachemgr
-from promserver import prometheus
+from support import cachemgr
+from support.promserver import prometheus
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -8,9 +8,9 @@ import stat
 import sys
 
 import pytest
-from conftest import cachemgr
 from cryptography import x509
-from pki import ca_file, host, openssl_verify, snapshot, write
+from support import cachemgr
+from support.pki import ca_file, host, openssl_verify, snapshot, write
 
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import PROXY_CERT_INFO

@@ -7,11 +7,11 @@ import datetime as dt
 import socket
 
 import pytest
-from conftest import cachemgr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from httpserve import serve
-from pki import NOW
+from support import cachemgr
+from support.httpserve import serve
+from support.pki import NOW
 
 from cachemgr.credentials import throwaway
 

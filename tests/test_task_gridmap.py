@@ -8,9 +8,9 @@ import sqlite3
 import zlib
 
 import pytest
-from conftest import cachemgr
-from httpserve import serve
-from ldapserver import person, slapd
+from support import cachemgr
+from support.httpserve import serve
+from support.ldapserver import person, slapd
 
 from cachemgr.gridmap import mapfile
 

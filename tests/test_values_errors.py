@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import MINIMAL_SITE, cachemgr
+from support import MINIMAL_SITE, cachemgr
 
 NODE_HEAD = "node:\n  hostname: n1.example.org\n"  # lines 1-2; a case's text starts on line 3
 

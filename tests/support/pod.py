@@ -8,10 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import EXAMPLE, cachemgr, processes_naming, samples, scrape
-
 from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
+from support import EXAMPLE, cachemgr, processes_naming
+from support.metrics import samples, scrape
 
 QUIET = {
     "k8s.drain": "3s",

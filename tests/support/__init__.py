@@ -1,0 +1,41 @@
+"""What the tests share besides fixtures (those stay in tests/conftest.py, where pytest looks for them).
+
+Each module is one kind of helper: `wait` (eventually), `metrics` (scrape an exporter, read its samples),
+`clients` (xrdcp and curl), `demo` (`cachemgr demo` as a user runs it), `pod` (a node under `cachemgr supervise`),
+`origin` (a real xrootd origin), `tokens` (SciTokens), `pki` (test certificates), and the servers `httpserve`,
+`ldapserver`, `promserver`. Here: the repository's paths and running the CLI.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "k8s"
+
+MINIMAL_SITE = """\
+site:
+  name: TEST_SITE
+origin:
+  host: origin.example.org:1094
+"""
+
+
+def cachemgr(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict | None = None):
+    """Run the real CLI as an admin would."""
+    return subprocess.run(
+        [sys.executable, "-m", "cachemgr", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def processes_naming(text: str) -> list[str]:
+    """Command lines of running processes that contain text (a test's temp dir): what it left behind."""
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if text in line]
