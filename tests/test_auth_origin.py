@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from support.origin import serving
 from support.pod import Pod
+from support.wait import eventually
 
 from cachemgr import files
 from cachemgr.credentials import throwaway, x509
@@ -42,16 +43,14 @@ def get(pod: Pod, path: str) -> bytes:
 
 def selftest_after(pod: Pod, since: float) -> dict:
     """The first self-test result that started after since."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        try:
-            result = json.loads((pod.run / "selftest.json").read_text())
-            if result["time"] - result["checks"]["miss_auth"]["seconds"] > since:
-                return result["checks"]["miss_auth"]
-        except (OSError, ValueError, KeyError):
-            pass
-        assert time.monotonic() < deadline, "no new self-test result"
-        time.sleep(0.5)
+
+    def newer() -> dict | None:
+        result = json.loads((pod.run / "selftest.json").read_text())
+        if result["time"] - result["checks"]["miss_auth"]["seconds"] > since:
+            return result["checks"]["miss_auth"]
+        return None
+
+    return eventually(newer, TIMEOUT, message="no new self-test result", ignore=(OSError, ValueError, KeyError))
 
 
 def restart_auth_instance(pod: Pod) -> None:

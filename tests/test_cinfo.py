@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import cachemgr
 from support.demo import add_origin_file, start, xrdcp
+from support.wait import eventually
 
 from cachemgr.stats import cinfo, synth
 
@@ -71,13 +72,6 @@ def assert_same_as_xrdpfc_print(files: list[Path]) -> dict[str, dict]:
     return mine
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def cached(tmp_path_factory) -> dict[str, Path]:
     """cinfo files a real cache wrote: read twice, empty, and partly read (a range over HTTP)."""
@@ -103,7 +97,7 @@ def cached(tmp_path_factory) -> dict[str, Path]:
 
         for name in ("full.bin", "full.bin", "empty.bin"):
             assert xrdcp(f"{demo.env['CACHE_XROOT']}//t/{name}", out / name).returncode == 0
-        wait_for(lambda: written("full.bin") and written("empty.bin"), 240, "xroot cinfo files")
+        eventually(lambda: written("full.bin") and written("empty.bin"), 240, message="no xroot cinfo files")
         ranged = subprocess.run(
             ["curl", "-sS", "--max-time", "30", "-r", f"{25 * BLOCK}-{25 * BLOCK + 99}", "-o", str(out / "r"), "-w",
              "%{http_code}", f"{demo.env['CACHE_HTTP']}/t/partial.bin"],
@@ -113,7 +107,7 @@ def cached(tmp_path_factory) -> dict[str, Path]:
 
         # XRootD writes the cinfo when the client detaches: ~30 s after an HTTP range read here (with
         # prefetches in flight), and more than 90 s once on a loaded machine.
-        wait_for(lambda: written("partial.bin"), 240, "the HTTP client to detach")
+        eventually(lambda: written("partial.bin"), 240, message="the HTTP client did not detach")
         keep = tmp_path_factory.mktemp("cinfo")
         return {p.name: Path(shutil.copy2(p, keep / p.name)) for p in cache.rglob("*.cinfo")}
     finally:

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import EXAMPLE, REPO
+from support import EXAMPLE, REPO, printed
 from support.demo import xrdcp
 from support.metrics import Samples, samples, scrape
 from support.origin import serving
+from support.wait import eventually
 
 from cachemgr import sandbox
 
@@ -90,17 +88,8 @@ def start_exporter(*args: str) -> Running:
         stderr=subprocess.PIPE,
         text=True,
     )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    env: dict[str, str] = {}
-    deadline = time.monotonic() + 30
-    while "METRICS" not in env:
-        assert proc.poll() is None and time.monotonic() < deadline, f"exporter did not start: {proc.stderr.read()}"
-        try:
-            key, _, value = lines.get(timeout=0.5).strip().partition("=")
-        except queue.Empty:
-            continue
-        env[key] = value
+    # Its stderr once it has exited (before, reading it would wait for that).
+    env = printed(proc, ["METRICS"], 30, "exporter", lambda: proc.stderr.read() if proc.poll() is not None else "")
     return Running(proc, env)
 
 
@@ -121,24 +110,15 @@ def exporter(cache: Cache, tmp_path_factory) -> Iterator[Running]:
     assert running.proc.wait(15) == 0
 
 
-def eventually(check: Callable[[], object], timeout: float = 30) -> None:
-    """Retry check until it passes (streams and scans arrive on their own clock); a missing sample is a KeyError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            check()
-            return
-        except (AssertionError, KeyError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+# Streams and scans arrive on their own clock: a check is retried while it fails or a sample is missing (KeyError).
+NOT_YET = (AssertionError, KeyError)
 
 
 def expected_by_prefix(root: Path, prefix: str) -> dict[str, float]:
     """Totals for files under prefix from xrdpfc_print -j (XRootD's reader) and du (bytes on disk)."""
     cinfos = sorted(str(p) for p in (root / prefix.lstrip("/")).rglob("*.cinfo"))
-    printed = subprocess.run(["xrdpfc_print", "-j", *cinfos], capture_output=True, text=True, check=True).stdout
-    infos = [json.loads(line) for line in printed.splitlines()]
+    printout = subprocess.run(["xrdpfc_print", "-j", *cinfos], capture_output=True, text=True, check=True).stdout
+    infos = [json.loads(line) for line in printout.splitlines()]
     du = subprocess.run(
         ["du", "-s", "-B1", *(c.removesuffix(".cinfo") for c in cinfos)], capture_output=True, text=True, check=True
     ).stdout
@@ -159,7 +139,7 @@ def test_cache_scan_and_gstream_match_xrootd(cache: Cache, exporter: Running, tm
         cache.fetch(rel, tmp_path / "out")
     cache.fetch("/exp/a/one.bin", tmp_path / "out")  # a second access
 
-    def scan_matches() -> None:
+    def scan_matches() -> bool:
         for prefix in ("/exp/a", "/exp/b"):
             want = expected_by_prefix(cache.root, prefix)
             got = exporter.samples()
@@ -174,19 +154,21 @@ def test_cache_scan_and_gstream_match_xrootd(cache: Cache, exporter: Running, tm
                 assert got[("cachemgr_cache_read_bytes", (*label, ("type", kind)))] == want[kind]
                 # Every access the cinfo records was also a g-stream file_close event.
                 assert got[("xrootd_cache_access_bytes", (*label, ("type", kind)))] == want[kind]
+        return True
 
-    eventually(scan_matches)
+    eventually(scan_matches, 30, ignore=NOT_YET)
     assert exporter.value("cachemgr_cache_files", path="/exp/a") == 2
     assert exporter.value("cachemgr_cache_logical_bytes", path="/exp/b") == sizes["/exp/b/deep/three.bin"]
 
 
 def test_rescan_of_unchanged_cache_reads_no_cinfo(exporter: Running):
-    def settled() -> None:
+    def settled() -> bool:
         assert exporter.value("cachemgr_cache_scan_parsed_files") == 0
+        return True
 
-    eventually(settled)
+    eventually(settled, 30, ignore=NOT_YET)
     scans = exporter.value("cachemgr_cache_scans_total")
-    eventually(lambda: settled() or _more(exporter.value("cachemgr_cache_scans_total"), scans + 2))
+    eventually(lambda: settled() and _more(exporter.value("cachemgr_cache_scans_total"), scans + 2), 30, ignore=NOT_YET)
     settled()
     assert exporter.value("cachemgr_cache_files", path="/exp/a") == 2, "files are still counted, just not read"
     assert exporter.value("cachemgr_cache_scan_errors_total") == 0
@@ -209,7 +191,7 @@ def test_summary_stream_counts_traffic(cache: Cache, exporter: Running, tmp_path
     before = exporter.value("xrootd_server_bytes_total", direction="tx", xrootd_instance="noauth") or 0
     cache.fetch("/sum/file.bin", tmp_path / "f")
 
-    def counted() -> None:
+    def counted() -> bool:
         tx = exporter.value("xrootd_server_bytes_total", direction="tx", xrootd_instance="noauth")
         assert tx is not None and tx - before >= 2 << 20
         assert exporter.value("xrootd_server_connections_total", xrootd_instance="noauth") >= 1
@@ -218,8 +200,9 @@ def test_summary_stream_counts_traffic(cache: Cache, exporter: Running, tmp_path
         assert exporter.value("xrootd_sched_jobs", xrootd_instance="noauth") > 0
         assert exporter.value("xrootd_cpu_utilization", xrootd_instance="noauth") is not None
         assert exporter.value("cachemgr_report_bad_packets_total") == 0
+        return True
 
-    eventually(counted)
+    eventually(counted, 30, ignore=NOT_YET)
     assert exporter.value("xrootd_monitoring_packets_received_total") > 0
 
 
@@ -229,8 +212,9 @@ def test_promtool_check_metrics(exporter: Running):
     assert problems == [], problems
 
 
-def _more(value: float | None, least: float) -> None:
+def _more(value: float | None, least: float) -> bool:
     assert value is not None and value >= least, f"{value} < {least}"
+    return True
 
 
 def collector_success(got: Samples) -> dict[str, float]:
@@ -252,7 +236,7 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
         "--scan-interval", "0.2",
     )  # fmt: skip
     try:
-        eventually(lambda: _more(running.value("cachemgr_cache_scans_total"), 1))
+        eventually(lambda: _more(running.value("cachemgr_cache_scans_total"), 1), 30, ignore=NOT_YET)
         for _ in range(3):
             with urllib.request.urlopen(running.env["METRICS"], timeout=10) as r:
                 assert r.status == 200

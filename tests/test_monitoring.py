@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +18,7 @@ import yaml
 from support import REPO
 from support.metrics import Samples, samples, scrape
 from support.promserver import prometheus, query
+from support.wait import eventually
 
 from cachemgr.params import BY_NAME
 from cachemgr.stats.registry import COLLECTORS, Scrape
@@ -223,11 +223,11 @@ def test_real_prometheus_scrapes_exporter_and_loads_rules_and_dashboard(demo):
             assert answer["status"] == "success", (expr, answer.get("error"))
 
         # Every alert rule is loaded and evaluates without error (rules run every second here).
-        deadline = time.monotonic() + 30
-        while True:
+        def evaluated() -> list[dict]:
             rules = [r for g in _get(f"{url}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
-            if (rules and all(r["health"] != "unknown" for r in rules)) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+            assert rules and all(r["health"] != "unknown" for r in rules), [(r["name"], r["health"]) for r in rules]
+            return rules
+
+        rules = eventually(evaluated, 30, ignore=(AssertionError,))
         assert {r["name"] for r in rules} == {r["alert"] for r in alert_rules()}
         assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]

@@ -8,12 +8,12 @@ meet first. tests/run.sh builds the image (images/build.sh) before the tests ent
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +22,8 @@ import pytest
 import yaml
 from support import REPO
 from support.demo import Demo, add_origin_file, curl, sha256, start, xrdcp
-from support.metrics import samples, scrape
+from support.metrics import Samples, samples, scrape
+from support.wait import eventually
 
 # The authenticated instance's acceptance, run here against the pod's (pytest gives them this module's `demo`).
 from test_demo_auth import (  # noqa: F401
@@ -102,21 +103,23 @@ def test_xrootd_runs_as_the_image_user_and_the_probes_pass(demo: Demo):
     assert {args.split()[2] for _, args in daemons} == {"noauth", "auth"}, daemons
     assert {uid for uid, _ in daemons} == {UID}
     for flag in ("--live", "--ready"):
-        deadline = time.monotonic() + 60
-        while (probe := in_pod(demo, "cachemgr", "health", flag)).returncode:
-            assert time.monotonic() < deadline, probe.stdout
-            time.sleep(1)
+        eventually(functools.partial(probe_passes, demo, flag), 60, interval=1, ignore=(AssertionError,))
+
+
+def probe_passes(demo: Demo, flag: str) -> bool:
+    probe = in_pod(demo, "cachemgr", "health", flag)
+    assert probe.returncode == 0, probe.stdout
+    return True
 
 
 def test_metrics_answer_with_the_programs_the_cache_scan_and_the_self_test(demo: Demo):
-    deadline = time.monotonic() + 90
-    while True:
+    def scanned_and_tested() -> Samples:
         got = samples(scrape(demo.env["METRICS"]))
         names = {name for name, _ in got}
-        if {"cachemgr_selftest_success", "cachemgr_cache_files"} <= names:
-            break
-        assert time.monotonic() < deadline, sorted(names)
-        time.sleep(2)
+        assert {"cachemgr_selftest_success", "cachemgr_cache_files"} <= names, sorted(names)
+        return got
+
+    got = eventually(scanned_and_tested, 90, interval=2, ignore=(AssertionError,))
     assert got[("cachemgr_selftest_success", (("check", "hit_http"),))] == 1
     up = {dict(labels)["program"]: v for (name, labels), v in got.items() if name == "cachemgr_process_up"}
     assert {"xrootd-noauth", "xrootd-auth", "cron", "selftest", "exporter"} <= set(up), up
@@ -228,10 +231,7 @@ def test_a_replayed_pod_serves_what_it_cached_without_the_origin(pod, tmp_path: 
     node.wait("--live")
     assert read(node, "/kept.bin", tmp_path / "first") == 200 and (tmp_path / "first").read_bytes() == data
     os.kill(next(p.pid for p in _xrootd(node)), 9)  # one restart in this pod's life
-    deadline = time.monotonic() + 60
-    while restarts(node) != 1:
-        assert time.monotonic() < deadline, restarts(node)
-        time.sleep(1)
+    eventually(lambda: restarts(node) == 1, 60, interval=1, message=lambda: restarts(node))
     node.down()
     up.stop()
     node.play()
@@ -268,10 +268,7 @@ def test_a_changed_value_rolls_the_pod_onto_the_new_config(pod):
 
 def not_ready_with(node: podman_node.PodNode, line: str) -> None:
     """The reason once in the pod log, the pod not ready with it, and no xrootd restarting behind it."""
-    deadline = time.monotonic() + 180
-    while line not in node.logs():
-        assert time.monotonic() < deadline, node.logs()[-3000:]
-        time.sleep(1)
+    eventually(lambda: line in node.logs(), 180, interval=1, message=lambda: node.logs()[-3000:])
     ready = node.health("--ready")
     assert ready.returncode == 1 and line in ready.stdout, ready.stdout
     assert node.logs().count(line) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import json
@@ -16,6 +17,7 @@ import pytest
 from support import cachemgr
 from support.origin import serving
 from support.pod import Pod
+from support.wait import eventually
 
 from cachemgr.runtime import xroot
 from cachemgr.xrootd import process
@@ -65,10 +67,9 @@ def test_with_host_cert_both_instances_run_and_logs_reach_stdout(tmp_path, pods)
     pod.start()
     pod.wait_live()
     assert {"xrootd-noauth", "xrootd-auth", "cron", "selftest", "exporter", "process-events"} <= set(pod.programs())
-    deadline = time.monotonic() + 10
-    while "[xrootd-auth] ------ xrootd auth@" not in pod.out.read_text():
-        assert time.monotonic() < deadline, pod.out.read_text()
-        time.sleep(0.2)
+    eventually(
+        lambda: "[xrootd-auth] ------ xrootd auth@" in pod.out.read_text(), 10, interval=0.2, message=pod.out.read_text
+    )
     log = pod.out.read_text()
     assert "[supervise] task fix-certs succeeded" in log
     assert "[xrootd-noauth] ------ xrootd noauth@" in log
@@ -109,10 +110,13 @@ def test_self_test_passes_and_the_pod_is_ready_with_a_live_origin(tmp_path, pods
         pods.append(pod)
         pod.start()
         pod.wait_live()
-        deadline = time.monotonic() + 30
-        while (ready := pod.health("--ready")).returncode:
-            assert time.monotonic() < deadline, ready.stdout
-            time.sleep(1)
+
+        def ready() -> bool:
+            result = pod.health("--ready")
+            assert result.returncode == 0, result.stdout
+            return True
+
+        eventually(ready, 30, interval=1, ignore=(AssertionError,))
         checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
         assert all(c["ok"] for c in checks.values()), checks
         metrics = pod.metrics()
@@ -120,6 +124,19 @@ def test_self_test_passes_and_the_pod_is_ready_with_a_live_origin(tmp_path, pods
             assert f'cachemgr_selftest_success{{check="{check}"}} 1.0' in metrics
         planted = Path(pod.v["cache.root"]) / ".cachemgr-selftest"
         assert not list(planted.glob("hit-*")), "the self-test must clean up what it plants"
+
+
+def restarted(pod: Pod, pid: int) -> bool:
+    """Supervisord runs a new xrootd in place of pid, and it answers."""
+    info = pod.programs()["xrootd-noauth"]
+    return info["pid"] not in (pid, 0) and info["statename"] == "RUNNING" and not xroot.answers(pod.v["ports.xroot"])
+
+
+def read_since(reads: list[str], before: int, reader: threading.Thread) -> bool:
+    if len(reads) > before:
+        return True
+    assert reader.is_alive(), "reads stopped"
+    return False
 
 
 def test_kill_9_under_a_read_loop_loses_no_read(tmp_path, pods):
@@ -153,18 +170,12 @@ def test_kill_9_under_a_read_loop_loses_no_read(tmp_path, pods):
             for _ in range(20):
                 pid = pod.programs()["xrootd-noauth"]["pid"]
                 os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + 15
-                while (
-                    (info := pod.programs()["xrootd-noauth"])["pid"] in (pid, 0)
-                    or info["statename"] != "RUNNING"
-                    or xroot.answers(pod.v["ports.xroot"])
-                ):
-                    assert time.monotonic() < deadline, "xrootd did not come back"
-                    time.sleep(0.05)
-                before = len(reads)
-                while len(reads) == before:  # at least one full read between kills
-                    assert reader.is_alive() and time.monotonic() < deadline + 30, "reads stopped"
-                    time.sleep(0.05)
+                killed = time.monotonic()
+                came_back = functools.partial(restarted, pod, pid)
+                eventually(came_back, 15, interval=0.05, message="xrootd did not come back")
+                # At least one full read between kills.
+                read_again = functools.partial(read_since, reads, len(reads), reader)
+                eventually(read_again, killed + 45 - time.monotonic(), interval=0.05, message="reads stopped")
         finally:
             stop.set()
             reader.join(60)

@@ -13,6 +13,7 @@ import time
 import pytest
 from support import EXAMPLE, REPO, cachemgr
 from support.httpserve import serve
+from support.wait import eventually
 
 from cachemgr.gridmap import mapfile
 from cachemgr.render.engine import render_node
@@ -167,10 +168,14 @@ def test_cron_command_stops_on_sigterm(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "grid-mapfile").exists():
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
+
+    def mapped() -> bool:
+        if (tmp_path / "grid-mapfile").exists():
+            return True
+        assert proc.poll() is None, "cron exited"
+        return False
+
+    eventually(mapped, 30, interval=0.1, message="no grid-mapfile")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
     out = proc.stdout.read()

@@ -8,9 +8,14 @@ Each module is one kind of helper: `wait` (eventually), `metrics` (scrape an exp
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from support.wait import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "k8s"
@@ -33,6 +38,34 @@ def cachemgr(*args: str, cwd: Path | None = None, timeout: float = 120, env: dic
         timeout=timeout,
         env=env,
     )
+
+
+def printed(proc: subprocess.Popen, keys: Iterable[str], timeout: float, name: str, log: Callable[[], str]) -> dict:
+    """The KEY=value lines a starting command prints on its stdout (text), once it has printed every key. The
+    test fails when it exits or timeout passes first, with its log()."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    env: dict[str, str] = {}
+
+    def missing() -> list[str]:
+        return sorted(set(keys) - set(env))
+
+    def failed() -> str:
+        return f"{name} did not print {missing()} (exit {proc.poll()}):\n{log()}"
+
+    def complete() -> bool:
+        assert proc.poll() is None, failed()
+        try:
+            key, sep, value = lines.get(timeout=0.5).strip().partition("=")
+        except queue.Empty:
+            return False
+        if sep:
+            env[key] = value
+        return not missing()
+
+    if missing():
+        eventually(complete, timeout, interval=0, message=failed)
+    return env
 
 
 def processes_naming(text: str) -> list[str]:

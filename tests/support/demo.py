@@ -5,18 +5,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import queue
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from support import REPO, processes_naming
+from support import REPO, printed, processes_naming
 
 KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED", "METRICS")
 AUTH_KEYS = ("AUTH_XROOT", "AUTH_HTTPS", "CA_DIR", "CA_CERT", "CA_KEY", "USER_CERT", "USER_KEY", "USER_PROXY")
@@ -64,23 +62,13 @@ def start(*flags: str, timeout: float = 60) -> Demo:
         text=True,
         start_new_session=True,
     )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    env: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
-    demo = Demo(proc, env, log)
-    while set(keys) - set(env):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            with contextlib.suppress(ProcessLookupError):  # it may have exited already
-                os.killpg(proc.pid, signal.SIGTERM)
-            missing = sorted(set(keys) - set(env))
-            raise AssertionError(f"demo did not print {missing} (exit {proc.poll()}):\n{demo.log_tail()}")
-        try:
-            key, sep, value = lines.get(timeout=0.5).strip().partition("=")
-        except queue.Empty:
-            continue
-        if sep:
-            env[key] = value
+    demo = Demo(proc, {}, log)
+    try:
+        demo.env.update(printed(proc, keys, timeout, "demo", demo.log_tail))
+    except AssertionError:
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            os.killpg(proc.pid, signal.SIGTERM)
+        raise
     return demo
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from cachemgr.xrootd.process import free_port
+from support.wait import eventually
 
 SCHEMA = """\
 attributetype ( 1.3.6.1.4.1.99999.1.1 NAME 'gridX509subject' EQUALITY caseExactMatch
@@ -75,14 +75,15 @@ def slapd(root: Path, people: list[str]):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def listening() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+        assert proc.poll() is None, "slapd exited"
+        return False
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            assert proc.poll() is None, "slapd exited"
-            assert time.monotonic() < deadline, "slapd did not listen"
-            time.sleep(0.1)
+        eventually(listening, 20, interval=0.1, message="slapd did not listen")
         yield f"ldap://127.0.0.1:{port}", proc
     finally:
         proc.terminate()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from support.wait import eventually
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -20,12 +21,10 @@ def samples(text: str) -> Samples:
 
 
 def scrape(url: str, wait: float = 30) -> str:
-    """/metrics of an exporter that may still be starting."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return response.read().decode()
-        except OSError:
-            assert time.monotonic() < deadline, f"no exporter at {url}"
-            time.sleep(0.5)
+    """/metrics of an exporter that may still be starting: tried again for up to wait seconds (0: once)."""
+
+    def get() -> str:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read().decode()
+
+    return eventually(get, wait, message=f"no exporter at {url}", ignore=(OSError,))

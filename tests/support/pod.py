@@ -12,6 +12,7 @@ from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
 from support import EXAMPLE, cachemgr, processes_naming
 from support.metrics import samples, scrape
+from support.wait import eventually
 
 QUIET = {
     "k8s.drain": "3s",
@@ -38,11 +39,13 @@ class Pod:
             self.proc = self.box.supervise(out)
 
     def wait_live(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.health("--live").returncode != 0:
+        def live() -> bool:
+            if self.health("--live").returncode == 0:
+                return True
             assert self.proc.poll() is None, self.out.read_text()
-            assert time.monotonic() < deadline, self.out.read_text()
-            time.sleep(0.5)
+            return False
+
+        eventually(live, timeout, message=self.out.read_text)
 
     def metrics(self) -> str:
         return scrape(f"http://127.0.0.1:{self.v['ports.metrics']}/metrics")

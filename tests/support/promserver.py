@@ -6,7 +6,6 @@ import contextlib
 import json
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from cachemgr.xrootd.process import free_port
+from support.wait import eventually
 
 
 def query(url: str, promql: str) -> list[dict]:
@@ -50,15 +50,16 @@ def prometheus(targets: dict[str, str], rule_files: list[Path] = (), wait_for: s
             stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
+
+        def has_data() -> bool:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if query(url, wait_for):
+                    return True
+            assert proc.poll() is None, "prometheus exited"
+            return False
+
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(OSError, ValueError, KeyError):
-                    if query(url, wait_for):
-                        break
-                assert proc.poll() is None, "prometheus exited"
-                assert time.monotonic() < deadline, f"prometheus has no data for {wait_for}"
-                time.sleep(0.5)
+            eventually(has_data, 60, message=f"prometheus has no data for {wait_for}")
             yield url
         finally:
             proc.terminate()
