@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 from support import EXAMPLE
-from support.authkit import TokenIssuer, curl, prefill_keycache, xrdcp
+from support.clients import curl, xrdcp
 from support.origin import serving
+from support.tokens import TokenIssuer, prefill_keycache
 
 from cachemgr import sandbox
 from cachemgr.credentials import throwaway
@@ -123,24 +124,24 @@ def subject_hash(cert: Path) -> str:
 
 def test_gsi_mapped_user_reads_the_protected_namespace(node: AuthNode):
     for proxy in (True, False):  # a SHA-256 RFC 3820 proxy, and the plain user cert
-        result = xrdcp(node.root("/user/ligo/secret.txt"), node.cadir, node.mapped, proxy=proxy)
+        result = xrdcp(node.root("/user/ligo/secret.txt"), cadir=node.cadir, reader=node.mapped, proxy=proxy)
         assert result.returncode == 0 and result.stdout == SECRET, result.stderr
     assert re.search(r"XrootdXeq: .* login as ligo$", node.log(), re.M)  # the grid-mapfile account, not the DN
 
 
 def test_gsi_unmapped_user_is_refused_there_but_reads_public_paths(node: AuthNode):
-    refused = xrdcp(node.root("/user/ligo/secret.txt"), node.cadir, node.unmapped)
+    refused = xrdcp(node.root("/user/ligo/secret.txt"), cadir=node.cadir, reader=node.unmapped)
     assert refused.returncode != 0 and SECRET not in refused.stdout
     assert b"[3010]" in refused.stderr, refused.stderr  # kXR_NotAuthorized: logged in, then refused
     unmapped = rf"XrootdXeq: .* login as {subject_hash(node.unmapped.cert)}\.0$"  # no account: its DN hash
     assert re.search(unmapped, node.log(), re.M)
-    public = xrdcp(node.root("/public/file.txt"), node.cadir, node.unmapped)
+    public = xrdcp(node.root("/public/file.txt"), cadir=node.cadir, reader=node.unmapped)
     assert public.returncode == 0 and public.stdout == PUBLIC, public.stderr
 
 
 def test_gsi_cert_from_an_unknown_ca_is_refused(node: AuthNode):
     for path in ("/user/ligo/secret.txt", "/public/file.txt"):
-        result = xrdcp(node.root(path), node.cadir, node.stranger)
+        result = xrdcp(node.root(path), cadir=node.cadir, reader=node.stranger)
         assert result.returncode != 0 and not result.stdout, result.stderr
         assert b"[3010]" not in result.stderr, "refused at login, not by the authfile"
     assert "unknown CA: cannot verify client credentials" in node.log()
@@ -151,21 +152,21 @@ def test_gsi_cert_from_an_unknown_ca_is_refused(node: AuthNode):
 
 def test_https_mapped_user_reads_the_protected_namespace(node: AuthNode):
     for cert, key in ((node.mapped.cert, node.mapped.key), (node.mapped.proxy, node.mapped.proxy)):
-        code, body = curl(node.https("/user/ligo/secret.txt"), node.cacert, "--cert", str(cert), "--key", str(key))
+        code, body = curl(node.https("/user/ligo/secret.txt"), cacert=node.cacert, cert=cert, key=key)
         assert (code, body) == (200, SECRET)
     assert "XrootdBridge: ligo." in node.log()  # http.gridmap mapped the DN (and the proxy's issuer DN)
 
 
 def test_https_unmapped_user_is_refused_there_but_reads_public_paths(node: AuthNode):
-    auth = ("--cert", str(node.unmapped.cert), "--key", str(node.unmapped.key))
-    assert curl(node.https("/user/ligo/secret.txt"), node.cacert, *auth)[0] == 403
-    assert curl(node.https("/public/file.txt"), node.cacert, *auth) == (200, PUBLIC)
-    assert curl(node.https("/user/ligo/secret.txt"), node.cacert)[0] == 403  # no certificate at all
+    auth = {"cacert": node.cacert, "cert": node.unmapped.cert, "key": node.unmapped.key}
+    assert curl(node.https("/user/ligo/secret.txt"), **auth)[0] == 403
+    assert curl(node.https("/public/file.txt"), **auth) == (200, PUBLIC)
+    assert curl(node.https("/user/ligo/secret.txt"), cacert=node.cacert)[0] == 403  # no certificate at all
 
 
 def test_https_cert_from_an_unknown_ca_is_refused(node: AuthNode):
-    auth = ("--cert", str(node.stranger.cert), "--key", str(node.stranger.key))
-    code, body = curl(node.https("/user/ligo/secret.txt"), node.cacert, *auth)
+    auth = {"cacert": node.cacert, "cert": node.stranger.cert, "key": node.stranger.key}
+    code, body = curl(node.https("/user/ligo/secret.txt"), **auth)
     assert code == 0 and SECRET not in body  # refused in the TLS handshake: no HTTP answer at all
     assert "Failing cert issuer=/O=cachemgr/CN=unknown CA" in node.log()
 
@@ -173,13 +174,9 @@ def test_https_cert_from_an_unknown_ca_is_refused(node: AuthNode):
 # --- SciTokens ------------------------------------------------------------------------------------------
 
 
-def bearer(token: str) -> tuple[str, str]:
-    return "-H", f"Authorization: Bearer {token}"
-
-
 def test_valid_token_reads_the_protected_namespace(node: AuthNode):
     token = node.issuer.token("read:/", AUDIENCE)
-    assert curl(node.https("/user/ligo/secret.txt"), node.cacert, *bearer(token)) == (200, SECRET)
+    assert curl(node.https("/user/ligo/secret.txt"), cacert=node.cacert, token=token) == (200, SECRET)
 
 
 def test_bad_tokens_are_refused(node: AuthNode):
@@ -195,7 +192,7 @@ def test_bad_tokens_are_refused(node: AuthNode):
         "out of scope": (node.issuer.token("read:/other", AUDIENCE), "deny  *@? read /user/ligo/secret.txt"),
     }
     for why, (token, logged) in tokens.items():
-        code, body = curl(node.https("/user/ligo/secret.txt"), node.cacert, *bearer(token))
+        code, body = curl(node.https("/user/ligo/secret.txt"), cacert=node.cacert, token=token)
         assert code == 403 and SECRET not in body, why
         assert logged in node.log(), why
 
@@ -206,10 +203,10 @@ def test_bad_tokens_are_refused(node: AuthNode):
 def test_noauth_instance_refuses_the_protected_namespace(node: AuthNode):
     v = node.box.values
     http = f"http://127.0.0.1:{v['ports.http']}"
-    assert curl(f"{http}/user/ligo/secret.txt", node.cacert)[0] == 403
-    assert curl(f"{http}/public/file.txt", node.cacert) == (200, PUBLIC)
+    assert curl(f"{http}/user/ligo/secret.txt", cacert=node.cacert)[0] == 403
+    assert curl(f"{http}/public/file.txt", cacert=node.cacert) == (200, PUBLIC)
     # Even a token valid on the auth instance opens nothing here: the noauth instance has no token library.
     token = node.issuer.token("read:/", AUDIENCE)
-    assert curl(f"{http}/user/ligo/secret.txt", node.cacert, *bearer(token))[0] == 403
-    refused = xrdcp(f"root://127.0.0.1:{v['ports.xroot']}//user/ligo/secret.txt", node.cadir, node.mapped)
+    assert curl(f"{http}/user/ligo/secret.txt", cacert=node.cacert, token=token)[0] == 403
+    refused = xrdcp(f"root://127.0.0.1:{v['ports.xroot']}//user/ligo/secret.txt", cadir=node.cadir, reader=node.mapped)
     assert refused.returncode != 0 and SECRET not in refused.stdout

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.demo import Demo, add_origin_file, curl, sha256, start, xrdcp
+from support.clients import curl, xrdcp
+from support.demo import Demo, add_origin_file, sha256, start
 from support.metrics import scrape
 from support.wait import eventually
 
@@ -20,14 +21,14 @@ def test_fetch_through_cache_by_xroot_and_http(demo: Demo, tmp_path: Path):
     by_xroot, by_http = tmp_path / "x", tmp_path / "h"
     result = xrdcp(f"{demo.env['CACHE_XROOT']}//data/run1/block.bin", by_xroot)
     assert result.returncode == 0, result.stderr
-    assert curl(f"{demo.env['CACHE_HTTP']}/data/run1/block.bin", by_http) == 200
+    assert curl(f"{demo.env['CACHE_HTTP']}/data/run1/block.bin", by_http).status == 200
     assert sha256(by_xroot) == sha256(by_http) == sha256(origin_file)
     cached = Path(demo.env["CACHE_DIR"]) / "data/run1/block.bin"
     assert cached.exists() and Path(f"{cached}.cinfo").exists()
 
 
 def test_sample_is_served(demo: Demo, tmp_path: Path):
-    assert curl(f"{demo.env['CACHE_HTTP']}{demo.env['SAMPLE']}", tmp_path / "s") == 200
+    assert curl(f"{demo.env['CACHE_HTTP']}{demo.env['SAMPLE']}", tmp_path / "s").status == 200
     assert (tmp_path / "s").read_bytes() == (Path(demo.env["ORIGIN_DIR"]) / demo.env["SAMPLE"].lstrip("/")).read_bytes()
 
 
@@ -35,19 +36,19 @@ def test_noauth_instance_refuses_protected_namespace(demo: Demo, tmp_path: Path)
     secret = f"{demo.env['PROTECTED']}/secret.txt"
     assert (Path(demo.env["ORIGIN_DIR"]) / secret.lstrip("/")).exists(), "the origin must have the file"
     refused = xrdcp(f"{demo.env['CACHE_XROOT']}/{secret}", tmp_path / "x")
-    assert refused.returncode != 0 and "permission denied" in refused.stderr.lower()
-    assert curl(f"{demo.env['CACHE_HTTP']}{secret}", tmp_path / "h") == 403
+    assert refused.returncode != 0 and b"permission denied" in refused.stderr.lower()
+    assert curl(f"{demo.env['CACHE_HTTP']}{secret}", tmp_path / "h").status == 403
     assert not (Path(demo.env["CACHE_DIR"]) / secret.lstrip("/")).exists()
 
 
 def test_file_added_to_origin_while_running_is_served(demo: Demo, tmp_path: Path):
     add_origin_file(demo, "/late/arrival.txt", b"added after start\n")
-    assert curl(f"{demo.env['CACHE_HTTP']}/late/arrival.txt", tmp_path / "a") == 200
+    assert curl(f"{demo.env['CACHE_HTTP']}/late/arrival.txt", tmp_path / "a").status == 200
     assert (tmp_path / "a").read_bytes() == b"added after start\n"
 
 
 def test_robots_txt_is_preloaded(demo: Demo, tmp_path: Path):
-    assert curl(f"{demo.env['CACHE_HTTP']}/static/robots.txt", tmp_path / "r") == 200
+    assert curl(f"{demo.env['CACHE_HTTP']}/static/robots.txt", tmp_path / "r").status == 200
     assert (tmp_path / "r").read_text() == "User-agent: *\nDisallow: /\n"
 
 
@@ -69,7 +70,7 @@ def test_cached_file_is_served_after_the_origin_stops(tmp_path: Path):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5)
         assert xrdcp(f"{demo.env['CACHE_XROOT']}//keep/me.bin", tmp_path / "again").returncode == 0
-        assert curl(f"{demo.env['CACHE_HTTP']}/keep/me.bin", tmp_path / "http") == 200
+        assert curl(f"{demo.env['CACHE_HTTP']}/keep/me.bin", tmp_path / "http").status == 200
         assert (tmp_path / "again").read_bytes() == (tmp_path / "http").read_bytes() == data
     finally:
         demo.stop()

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import cachemgr
-from support.demo import add_origin_file, start, xrdcp
+from support.clients import curl, xrdcp
+from support.demo import add_origin_file, start
 from support.wait import eventually
 
 from cachemgr.stats import cinfo, synth
@@ -98,12 +99,10 @@ def cached(tmp_path_factory) -> dict[str, Path]:
         for name in ("full.bin", "full.bin", "empty.bin"):
             assert xrdcp(f"{demo.env['CACHE_XROOT']}//t/{name}", out / name).returncode == 0
         eventually(lambda: written("full.bin") and written("empty.bin"), 240, message="no xroot cinfo files")
-        ranged = subprocess.run(
-            ["curl", "-sS", "--max-time", "30", "-r", f"{25 * BLOCK}-{25 * BLOCK + 99}", "-o", str(out / "r"), "-w",
-             "%{http_code}", f"{demo.env['CACHE_HTTP']}/t/partial.bin"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert ranged.stdout == "206", ranged.stderr
+        ranged = curl(
+            f"{demo.env['CACHE_HTTP']}/t/partial.bin", out / "r", byte_range=f"{25 * BLOCK}-{25 * BLOCK + 99}"
+        )
+        assert ranged.status == 206, ranged.body
 
         # XRootD writes the cinfo when the client detaches: ~30 s after an HTTP range read here (with
         # prefetches in flight), and more than 90 s once on a loaded machine.

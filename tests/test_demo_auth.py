@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.authkit import curl, xrdcp
+from support.clients import curl, xrdcp
 from support.demo import Demo, start
 from support.metrics import samples, scrape
 from support.wait import eventually
@@ -46,29 +46,29 @@ def secret_url(demo: Demo, key: str) -> str:
 def test_the_printed_reader_reads_the_protected_namespace_over_xroot_and_https(demo: Demo):
     cadir = Path(demo.env["CA_DIR"])
     for proxy in (True, False):
-        result = xrdcp(secret_url(demo, "AUTH_XROOT"), cadir, reader(demo), proxy=proxy)
+        result = xrdcp(secret_url(demo, "AUTH_XROOT"), cadir=cadir, reader=reader(demo), proxy=proxy)
         assert result.returncode == 0 and result.stdout == SECRET, result.stderr
     r = reader(demo)
     for cert, key in ((r.cert, r.key), (r.proxy, r.proxy)):  # the plain cert, and the proxy (cert + key + chain)
-        got = curl(secret_url(demo, "AUTH_HTTPS"), Path(demo.env["CA_CERT"]), "--cert", str(cert), "--key", str(key))
+        got = curl(secret_url(demo, "AUTH_HTTPS"), cacert=Path(demo.env["CA_CERT"]), cert=cert, key=key)
         assert got == (200, SECRET), got
 
 
 def test_a_new_user_of_the_demo_ca_is_refused_under_protected_and_reads_elsewhere(demo: Demo, tmp_path: Path):
     cadir, cacert = Path(demo.env["CA_DIR"]), Path(demo.env["CA_CERT"])
     new = newcomer(demo, tmp_path)
-    refused = xrdcp(secret_url(demo, "AUTH_XROOT"), cadir, new)
+    refused = xrdcp(secret_url(demo, "AUTH_XROOT"), cadir=cadir, reader=new)
     assert refused.returncode != 0 and b"[3010]" in refused.stderr and SECRET not in refused.stdout, refused.stderr
-    status, body = curl(secret_url(demo, "AUTH_HTTPS"), cacert, "--cert", str(new.cert), "--key", str(new.key))
+    status, body = curl(secret_url(demo, "AUTH_HTTPS"), cacert=cacert, cert=new.cert, key=new.key)
     assert status == 403 and SECRET not in body
-    public = xrdcp(f"{demo.env['AUTH_XROOT']}/{demo.env['SAMPLE']}", cadir, new)
+    public = xrdcp(f"{demo.env['AUTH_XROOT']}/{demo.env['SAMPLE']}", cadir=cadir, reader=new)
     assert public.returncode == 0 and public.stdout == HELLO, public.stderr
-    got = curl(f"{demo.env['AUTH_HTTPS']}{demo.env['SAMPLE']}", cacert, "--cert", str(new.cert), "--key", str(new.key))
+    got = curl(f"{demo.env['AUTH_HTTPS']}{demo.env['SAMPLE']}", cacert=cacert, cert=new.cert, key=new.key)
     assert got == (200, HELLO), got
 
 
 def test_the_public_instance_still_refuses_the_protected_namespace(demo: Demo):
-    status, body = curl(f"{demo.env['CACHE_HTTP']}{demo.env['PROTECTED']}/secret.txt", Path(demo.env["CA_CERT"]))
+    status, body = curl(f"{demo.env['CACHE_HTTP']}{demo.env['PROTECTED']}/secret.txt", cacert=Path(demo.env["CA_CERT"]))
     assert status == 403 and SECRET not in body
 
 

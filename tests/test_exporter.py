@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from support import EXAMPLE, REPO, printed
-from support.demo import xrdcp
+from support.clients import xrdcp
 from support.metrics import Samples, samples, scrape
 from support.origin import serving
 from support.wait import eventually

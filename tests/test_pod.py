@@ -21,7 +21,8 @@ import psutil
 import pytest
 import yaml
 from support import REPO
-from support.demo import Demo, add_origin_file, curl, sha256, start, xrdcp
+from support.clients import curl, xrdcp
+from support.demo import Demo, add_origin_file, sha256, start
 from support.metrics import Samples, samples, scrape
 from support.wait import eventually
 
@@ -91,7 +92,7 @@ def test_a_file_is_read_through_the_pod_and_cached_on_the_host_path(demo: Demo, 
     data = os.urandom(3 << 20)
     src = add_origin_file(demo, "/pod/file.bin", data)
     assert xrdcp(f"{demo.env['CACHE_XROOT']}//pod/file.bin", tmp_path / "x").returncode == 0
-    assert curl(f"{demo.env['CACHE_HTTP']}/pod/file.bin", tmp_path / "h") == 200
+    assert curl(f"{demo.env['CACHE_HTTP']}/pod/file.bin", tmp_path / "h").status == 200
     assert sha256(tmp_path / "x") == sha256(tmp_path / "h") == sha256(src)
     cached = Path(demo.env["CACHE_DIR"]) / "pod"
     assert (cached / "file.bin").is_file() and (cached / "file.bin.cinfo").is_file()
@@ -216,7 +217,7 @@ def pod(tmp_path: Path) -> Iterator[tuple[podman_node.PodNode, origin.Origin]]:
 
 
 def read(node: podman_node.PodNode, path: str, dest: Path) -> int:
-    return curl(f"http://127.0.0.1:{node.values['ports.http']}{path}", dest)
+    return curl(f"http://127.0.0.1:{node.values['ports.http']}{path}", dest).status
 
 
 def restarts(node: podman_node.PodNode) -> float | None:

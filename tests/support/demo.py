@@ -1,4 +1,4 @@
-"""Run `cachemgr demo` as a user would, and talk to what it prints (real xrootd, supervisord, xrdcp, curl)."""
+"""Run `cachemgr demo` as a user would, and read what it prints (support/clients.py talks to it)."""
 
 from __future__ import annotations
 
@@ -74,21 +74,6 @@ def start(*flags: str, timeout: float = 60) -> Demo:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def xrdcp(url: str, dest: Path) -> subprocess.CompletedProcess:
-    # xrdcp retries a dead port for ~2 min: bound it.
-    return subprocess.run(["xrdcp", "-f", "-s", url, str(dest)], capture_output=True, text=True, timeout=60)
-
-
-def curl(url: str, dest: Path) -> int:
-    out = subprocess.run(
-        ["curl", "-sS", "--max-time", "30", "-o", str(dest), "-w", "%{http_code}", url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return int(out.stdout or 0)
 
 
 def add_origin_file(demo: Demo, rel: str, data: bytes) -> Path:

@@ -1,4 +1,4 @@
-"""Readers of the auth instance: users signed by a test CA, xrdcp over GSI, curl over HTTPS, SciTokens."""
+"""SciTokens for the authenticated instance: an issuer that signs tokens, and its keys where scitokens-cpp looks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import sqlite3
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,41 +14,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-from cachemgr.credentials.throwaway import Reader
-
-# Every client gets at most this long: xrdcp retries a dead port for about 2 minutes.
-CLIENT_TIMEOUT = 30
-
-
-def xrdcp(url: str, cadir: Path, reader: Reader, proxy: bool = True) -> subprocess.CompletedProcess:
-    """Read url to stdout over GSI as reader (its proxy, or its cert and key), trusting only the test CA dir."""
-    env = {
-        **os.environ,
-        "X509_CERT_DIR": str(cadir),
-        "XRD_CONNECTIONRETRY": "1",
-        "XRD_REQUESTTIMEOUT": str(CLIENT_TIMEOUT),
-    }
-    if proxy:
-        env.update(X509_USER_PROXY=str(reader.proxy), X509_USER_CERT="/nonexistent", X509_USER_KEY="/nonexistent")
-    else:
-        # Without a proxy file the GSI client wants to make one; 0 = use the cert and key as they are.
-        env.update(X509_USER_PROXY="/nonexistent", X509_USER_CERT=str(reader.cert), X509_USER_KEY=str(reader.key))
-        env["XrdSecGSICREATEPROXY"] = "0"
-    return subprocess.run(
-        ["xrdcp", "--nopbar", "--force", url, "-"], env=env, capture_output=True, timeout=CLIENT_TIMEOUT + 10
-    )
-
-
-def curl(url: str, cacert: Path, *args: str) -> tuple[int, bytes]:
-    """HTTP status and body of a GET, trusting only the test CA; args add --cert/--key or headers."""
-    result = subprocess.run(
-        ["curl", "-sS", "--max-time", str(CLIENT_TIMEOUT), "--cacert", str(cacert), "-w", "\n%{http_code}", *args, url],
-        capture_output=True,
-        timeout=CLIENT_TIMEOUT + 10,
-    )
-    body, _, code = result.stdout.rpartition(b"\n")
-    return int(code or 0), body if result.returncode == 0 else body + result.stderr
 
 
 def _b64(data: bytes) -> str:
