@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 from support.clients import curl, xrdcp
 from support.demo import Demo, start
-from support.metrics import samples, scrape
+from support.metrics import samples, scrape, value
 from support.wait import eventually
 
 from cachemgr.credentials import throwaway, x509
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
-MISS_AUTH = (("check", "miss_auth"),)
 SECRET = b"Only the authenticated instance may serve this.\n"
 HELLO = b"Hello from the cachemgr demo origin.\n"
 
@@ -76,7 +75,7 @@ def test_the_self_test_reaches_the_protected_origin(demo: Demo):
     def passed() -> bool:
         got = samples(scrape(demo.env["METRICS"]))
         selftest = {k: v for k, v in got.items() if k[0].startswith("cachemgr_selftest")}
-        assert got.get(("cachemgr_selftest_success", MISS_AUTH)) == 1, selftest
+        assert value(got, "cachemgr_selftest_success", check="miss_auth") == 1, selftest
         return True
 
     eventually(passed, 60, interval=1, ignore=(AssertionError,))

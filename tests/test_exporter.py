@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 from support import EXAMPLE, REPO, printed
 from support.clients import xrdcp
-from support.metrics import Samples, samples, scrape
+from support.metrics import by_label, samples, scrape, value
 from support.origin import serving
 from support.wait import eventually
 
@@ -70,14 +69,10 @@ class Running:
     env: dict[str, str]
 
     def scrape(self) -> str:
-        with urllib.request.urlopen(self.env["METRICS"], timeout=10) as r:
-            return r.read().decode()
-
-    def samples(self) -> Samples:
-        return samples(self.scrape())
+        return scrape(self.env["METRICS"], wait=0)  # it has printed METRICS: it answers
 
     def value(self, name: str, **labels: str) -> float | None:
-        return self.samples().get((name, tuple(sorted(labels.items()))))
+        return value(samples(self.scrape()), name, **labels)
 
 
 def start_exporter(*args: str) -> Running:
@@ -142,7 +137,7 @@ def test_cache_scan_and_gstream_match_xrootd(cache: Cache, exporter: Running, tm
     def scan_matches() -> bool:
         for prefix in ("/exp/a", "/exp/b"):
             want = expected_by_prefix(cache.root, prefix)
-            got = exporter.samples()
+            got = samples(exporter.scrape())
             label = (("path", prefix),)
             assert got[("cachemgr_cache_files", label)] == want["files"]
             assert got[("cachemgr_cache_complete_files", label)] == want["complete"]
@@ -217,12 +212,6 @@ def _more(value: float | None, least: float) -> bool:
     return True
 
 
-def collector_success(got: Samples) -> dict[str, float]:
-    return {
-        dict(labels)["collector"]: v for (name, labels), v in got.items() if name == "cachemgr_scrape_collector_success"
-    }
-
-
 def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     """A self-test result without its checks, a task state file that cannot be read, no supervisord: /metrics
     still answers 200 with every other collector's metrics, and says which collectors failed."""
@@ -238,10 +227,8 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     try:
         eventually(lambda: _more(running.value("cachemgr_cache_scans_total"), 1), 30, ignore=NOT_YET)
         for _ in range(3):
-            with urllib.request.urlopen(running.env["METRICS"], timeout=10) as r:
-                assert r.status == 200
-                got = samples(r.read().decode())
-            assert collector_success(got) == {
+            got = samples(running.scrape())  # 200
+            assert by_label(got, "cachemgr_scrape_collector_success", "collector") == {
                 "cache_scan": 1, "filesystem": 1, "summary": 1, "gstream": 1, "credentials": 1,
                 "tasks": 0, "health": 0, "processes": 0,
             }  # fmt: skip
@@ -267,7 +254,7 @@ def test_settings_from_the_nodes_runtime_json(cache: Cache, exporter: Running):
     running = start_exporter("--config", str(cache.box.config_dir), "--disable", "summary", "gstream")
     try:
         got = samples(scrape(running.env["METRICS"]))
-        assert set(collector_success(got)) == {
+        assert set(by_label(got, "cachemgr_scrape_collector_success", "collector")) == {
             "cache_scan",
             "filesystem",
             "tasks",

@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 import yaml
 from support import REPO
-from support.metrics import Samples, samples, scrape
-from support.promserver import prometheus, query
+from support.metrics import by_label, samples, scrape
+from support.promserver import api, prometheus, query
 from support.wait import eventually
 
 from cachemgr.params import BY_NAME
@@ -183,18 +180,6 @@ def test_metric_name_reader():
 # --- a real Prometheus scraping a real exporter ---
 
 
-def _get(url: str) -> dict:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:  # Prometheus answers a bad query with 400 and a JSON error
-        return json.loads(e.read())
-
-
-def _own_samples(metrics_url: str) -> Samples:
-    return samples(scrape(metrics_url))
-
-
 @pytest.mark.usefixtures("xrootd_installed")
 def test_real_prometheus_scrapes_exporter_and_loads_rules_and_dashboard(demo):
     target = demo.env["METRICS"].removeprefix("http://").removesuffix("/metrics")
@@ -202,7 +187,7 @@ def test_real_prometheus_scrapes_exporter_and_loads_rules_and_dashboard(demo):
         assert [r["value"][1] for r in query(url, 'up{job="cachemgr", node="local"}')] == ["1"]
 
         # What Prometheus stored is what the exporter serves (disk sizes do not move).
-        own = _own_samples(demo.env["METRICS"])
+        own = samples(scrape(demo.env["METRICS"]))
         sizes = {k: v for k, v in own.items() if k[0] == "cachemgr_filesystem_size_bytes"}
         assert sizes
         stored = query(url, 'cachemgr_filesystem_size_bytes{node="local"}')
@@ -213,18 +198,18 @@ def test_real_prometheus_scrapes_exporter_and_loads_rules_and_dashboard(demo):
 
         # The names the collectors declare include every name this live exporter serves, and every collector works.
         assert {name for name, _ in own} <= exposed()
-        success = {dict(labels)["collector"]: v for (name, labels), v in own.items() if "collector_success" in name}
+        success = by_label(own, "cachemgr_scrape_collector_success", "collector")
         assert success == dict.fromkeys(COLLECTORS, 1)
 
         # Every dashboard query parses and runs against real data.
         for expr in dashboard_exprs():
             promql = expr.replace("$node", "local").replace("$__rate_interval", "1m")
-            answer = _get(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}")
+            answer = api(url, "query", query=promql)  # a query Prometheus refuses: 400, and its error
             assert answer["status"] == "success", (expr, answer.get("error"))
 
         # Every alert rule is loaded and evaluates without error (rules run every second here).
         def evaluated() -> list[dict]:
-            rules = [r for g in _get(f"{url}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
+            rules = [r for g in api(url, "rules")["data"]["groups"] for r in g["rules"]]
             assert rules and all(r["health"] != "unknown" for r in rules), [(r["name"], r["health"]) for r in rules]
             return rules
 

@@ -23,7 +23,7 @@ import yaml
 from support import REPO
 from support.clients import curl, xrdcp
 from support.demo import Demo, add_origin_file, sha256, start
-from support.metrics import Samples, samples, scrape
+from support.metrics import Samples, by_label, samples, scrape, value
 from support.wait import eventually
 
 # The authenticated instance's acceptance, run here against the pod's (pytest gives them this module's `demo`).
@@ -122,7 +122,7 @@ def test_metrics_answer_with_the_programs_the_cache_scan_and_the_self_test(demo:
 
     got = eventually(scanned_and_tested, 90, interval=2, ignore=(AssertionError,))
     assert got[("cachemgr_selftest_success", (("check", "hit_http"),))] == 1
-    up = {dict(labels)["program"]: v for (name, labels), v in got.items() if name == "cachemgr_process_up"}
+    up = by_label(got, "cachemgr_process_up", "program")
     assert {"xrootd-noauth", "xrootd-auth", "cron", "selftest", "exporter"} <= set(up), up
     assert set(up.values()) == {1}, up
 
@@ -222,7 +222,7 @@ def read(node: podman_node.PodNode, path: str, dest: Path) -> int:
 
 def restarts(node: podman_node.PodNode) -> float | None:
     got = samples(scrape(f"http://127.0.0.1:{node.values['ports.metrics']}/metrics"))
-    return got.get(("cachemgr_process_restarts_total", (("program", "xrootd-noauth"),)))
+    return value(got, "cachemgr_process_restarts_total", program="xrootd-noauth")
 
 
 def test_a_replayed_pod_serves_what_it_cached_without_the_origin(pod, tmp_path: Path):

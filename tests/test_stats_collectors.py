@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from prometheus_client import CollectorRegistry, generate_latest
-from support.metrics import samples
+from support.metrics import by_label, collect
 
 from cachemgr.credentials import throwaway
 from cachemgr.scheduler.state import State
@@ -55,12 +54,6 @@ GSTREAM = (
 )
 
 
-def scrape(collector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    return samples(generate_latest(registry).decode())
-
-
 def summary(*packets: bytes) -> SummaryCollector:
     totals = SummaryTotals()
     for data in packets:
@@ -73,7 +66,7 @@ def packet(pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=
 
 
 def test_summary_packet_as_xrootd_sends_it():
-    m = scrape(summary(packet()))
+    m = collect(summary(packet()))
     ins = ("xrootd_instance", "noauth")
     assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 226
     assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 5250718
@@ -92,18 +85,18 @@ def test_summary_counters_keep_rising_across_a_restart():
         packet(tod=1012, rx=150, tx=4000, us=2, uu=100_000),  # microseconds wrapped: still +0.2 s
         packet(pid=777, tos=2000, tod=2001, rx=30, tx=500, us=0, uu=50_000),  # restarted: counts from zero
     )
-    m = scrape(c)
+    m = collect(c)
     ins = ("xrootd_instance", "noauth")
     assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 150 + 30
     assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 4000 + 500
     assert abs(m["cachemgr_xrootd_cpu_seconds_total", (("mode", "user"), ins)] - (2.1 + 0.05)) < 1e-9
     assert "xrootd_cpu_utilization" not in {name for name, _ in m}, "one packet of the new process: no rate yet"
     c.totals.handle(packet(pid=777, tos=2000, tod=2003, rx=30, tx=500, us=1, uu=50_000))
-    assert scrape(c)["xrootd_cpu_utilization", (ins,)] == 0.5
+    assert collect(c)["xrootd_cpu_utilization", (ins,)] == 0.5
 
 
 def test_summary_bad_packets_are_counted_not_raised():
-    m = scrape(summary(b"", b"\0", b"<statistics", b"<other/>", b"\xff\xfe", b'<statistics tod="x"></statistics>'))
+    m = collect(summary(b"", b"\0", b"<statistics", b"<other/>", b"\xff\xfe", b'<statistics tod="x"></statistics>'))
     assert m["cachemgr_report_bad_packets_total", ()] == 6
     assert m["xrootd_monitoring_packets_received_total", ()] == 6
 
@@ -113,7 +106,7 @@ def test_gstream_bytes_by_namespace_prefix():
     totals.handle(GSTREAM.encode())
     totals.handle(b'{"code":"=","pseq":1}\0')  # the identification packet: no events
     totals.handle(b"not json\0")
-    m = scrape(GstreamCollector(totals))
+    m = collect(GstreamCollector(totals))
 
     def got(path: str, kind: str) -> float:
         return m["xrootd_cache_access_bytes", (("path", path), ("type", kind))]
@@ -127,7 +120,7 @@ def test_gstream_bytes_by_namespace_prefix():
 
 def test_tasks_from_the_schedulers_state_file(tmp_path: Path):
     path = tmp_path / "tasks.json"
-    assert scrape(TasksCollector(path)) == {}, "no state file: no task has run, nothing to export"
+    assert collect(TasksCollector(path)) == {}, "no state file: no task has run, nothing to export"
     state = State(path)
     state.started("fetch-crl", 100.0)
     state.finished("fetch-crl", 103.5, ok=False, error="timeout")
@@ -136,7 +129,7 @@ def test_tasks_from_the_schedulers_state_file(tmp_path: Path):
     state.started("refresh-proxy", 300.0)
     state.finished("refresh-proxy", 302.0, ok=True, error=None)
     state.started("gridmap", 400.0)
-    m = scrape(TasksCollector(path))
+    m = collect(TasksCollector(path))
     assert m["cachemgr_task_consecutive_failures", (("task", "fetch-crl"),)] == 2
     assert m["cachemgr_task_last_failure_timestamp_seconds", (("task", "fetch-crl"),)] == 201.0
     assert ("cachemgr_task_last_success_timestamp_seconds", (("task", "fetch-crl"),)) not in m
@@ -145,7 +138,7 @@ def test_tasks_from_the_schedulers_state_file(tmp_path: Path):
     assert m["cachemgr_task_running", (("task", "gridmap"),)] == 1
     path.write_text("{not json")
     with pytest.raises(ValueError):
-        scrape(TasksCollector(path))
+        collect(TasksCollector(path))
 
 
 def openssl_date(*args: str) -> float:
@@ -172,7 +165,7 @@ def test_certificates_and_crls(tmp_path: Path):
     (ca_dir / "deadbeef.r0").write_bytes(b"garbage")
     (ca_dir / "cachemgr-ca.pem").write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))
     collector = CredentialsCollector({"host": tmp_path / "hostcert.pem", "proxy": tmp_path / "missing-proxy"}, ca_dir)
-    m = scrape(collector)
+    m = collect(collector)
     host_labels = (("kind", "host"), ("path", str(tmp_path / "hostcert.pem")))
     assert m["cachemgr_certificate_not_after_timestamp_seconds", host_labels] == openssl_date(
         "x509", "-enddate", "-noout", "-in", str(tmp_path / "hostcert.pem")
@@ -206,25 +199,25 @@ def test_crls_are_parsed_again_only_when_they_change(tmp_path: Path, monkeypatch
     path = ca_dir / "abcd1234.r0"
     path.write_bytes(crl(2))
     collector = CredentialsCollector({}, ca_dir)
-    first = scrape(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))]
+    first = collect(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))]
     reads: list[Path] = []
     real = credentials._read_crl
     monkeypatch.setattr(credentials, "_read_crl", lambda p: reads.append(p) or real(p))
-    assert scrape(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))] == first
+    assert collect(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))] == first
     assert reads == [], "an unchanged CRL is not read again"
     path.write_bytes(crl(5))  # fetch-crl installed a newer one
-    later = scrape(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))]
+    later = collect(collector)[("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),))]
     assert reads == [path] and later > first
     path.write_bytes(b"garbage")
-    assert scrape(collector)[("cachemgr_crl_bad_files", ())] == 1
+    assert collect(collector)[("cachemgr_crl_bad_files", ())] == 1
     path.unlink()
-    assert ("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),)) not in scrape(collector)
+    assert ("cachemgr_crl_next_update_timestamp_seconds", (("file", path.name),)) not in collect(collector)
 
 
 def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_path: Path, capsys):
     selftest = tmp_path / "selftest.json"
     selftest.write_text('{"time": 1}')  # no "checks"
-    scrape_ = Scrape(
+    scrape = Scrape(
         {
             "health": HealthCollector(selftest),
             "tasks": TasksCollector(tmp_path / "tasks.json"),  # missing: no task ran yet, not a failure
@@ -232,10 +225,13 @@ def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_p
         }
     )
     for _ in range(3):
-        m = scrape(scrape_)
-        success = {labels[0][1]: v for (name, labels), v in m.items() if name == "cachemgr_scrape_collector_success"}
-        assert success == {"health": 0, "tasks": 1, "filesystem": 1}
-        assert {labels[0][1] for name, labels in m if name == "cachemgr_scrape_collector_duration_seconds"} == {
+        m = collect(scrape)
+        assert by_label(m, "cachemgr_scrape_collector_success", "collector") == {
+            "health": 0,
+            "tasks": 1,
+            "filesystem": 1,
+        }
+        assert set(by_label(m, "cachemgr_scrape_collector_duration_seconds", "collector")) == {
             "health", "tasks", "filesystem"
         }  # fmt: skip
         assert m["cachemgr_filesystem_up", (("path", str(tmp_path)), ("role", "data"))] == 1
@@ -243,8 +239,8 @@ def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_p
     [logged] = capsys.readouterr().err.splitlines()
     assert logged.startswith("cachemgr exporter: collector health failed: KeyError: 'checks' (health.py:"), logged
     selftest.write_text('{"time": 1, "checks": {"disk": {"ok": true, "seconds": 0.5}}}')
-    scrape(scrape_)
-    assert scrape(scrape_)["cachemgr_selftest_success", (("check", "disk"),)] == 1
+    collect(scrape)
+    assert collect(scrape)["cachemgr_selftest_success", (("check", "disk"),)] == 1
     assert capsys.readouterr().err.splitlines() == ["cachemgr exporter: collector health works again"]
 
 

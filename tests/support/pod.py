@@ -11,7 +11,7 @@ from pathlib import Path
 from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
 from support import EXAMPLE, cachemgr, processes_naming
-from support.metrics import samples, scrape
+from support.metrics import samples, scrape, value
 from support.wait import eventually
 
 QUIET = {
@@ -51,7 +51,7 @@ class Pod:
         return scrape(f"http://127.0.0.1:{self.v['ports.metrics']}/metrics")
 
     def metric(self, name: str, **labels: str) -> float | None:
-        return samples(self.metrics()).get((name, tuple(sorted(labels.items()))))
+        return value(samples(self.metrics()), name, **labels)
 
     def health(self, *flags: str) -> subprocess.CompletedProcess:
         return cachemgr("health", *flags, "--config", str(self.box.config_dir))

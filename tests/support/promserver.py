@@ -6,6 +6,7 @@ import contextlib
 import json
 import subprocess
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -16,9 +17,18 @@ from cachemgr.xrootd.process import free_port
 from support.wait import eventually
 
 
+def api(url: str, path: str, **params: str) -> dict:
+    """GET url/api/v1/path?params: Prometheus's JSON answer, a refused query's (400, with its error) too."""
+    try:
+        search = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{url}/api/v1/{path}{search}", timeout=10) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read())
+
+
 def query(url: str, promql: str) -> list[dict]:
-    with urllib.request.urlopen(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}", timeout=10) as r:
-        return json.loads(r.read())["data"]["result"]
+    return api(url, "query", query=promql)["data"]["result"]
 
 
 @contextlib.contextmanager
