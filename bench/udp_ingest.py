@@ -3,8 +3,8 @@
 python bench/udp_ingest.py [--seconds 2] [--events 10]
 
 A child process pinned to one core runs the real UdpListener with SummaryTotals.handle and
-GstreamTotals.handle; this process, pinned to the other core, sends a 5.5.3 summary packet (as in
-tests/test_stats_collectors.py, counters rising) or a g-stream packet (header + --events file_close lines) at
+GstreamTotals.handle; this process, pinned to the other core, sends a 5.5.3 summary packet
+(cachemgr/stats/synth.py's, counters rising) or a g-stream packet (header + --events file_close lines) at
 each rate for --seconds, then compares packets handled with packets sent. Reported: the highest rate without
 loss. Targets (issue 5): >= 20k summary packets/s and >= 50k g-stream events/s.
 """
@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from cachemgr.stats import synth
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
 SUMMARY_RATES = [5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 60_000, 80_000]
 GSTREAM_EVENT_RATES = [10_000, 25_000, 40_000, 50_000, 60_000, 75_000, 100_000, 150_000, 200_000, 300_000]
@@ -41,15 +42,15 @@ def serve() -> None:
 
 
 def summary_packets(n: int) -> list[bytes]:
-    from test_stats_collectors import packet
-
-    return [packet(tod=1000 + i, tot=i, rx=226 * i, tx=5250718 * i, us=i // 100, uu=i % 100 * 1000) for i in range(n)]
+    return [
+        synth.summary_packet(tod=1000 + i, tot=i, rx=226 * i, tx=5250718 * i, us=i // 100, uu=i % 100 * 1000)
+        for i in range(n)
+    ]
 
 
 def gstream_packet(events: int, seq: int) -> bytes:
-    from test_stats_collectors import GSTREAM
-
-    header, first, *_ = GSTREAM.rstrip("\0").split("\n")
+    """synth.GSTREAM's header (sequence number seq) and events copies of its first file_close, each another file."""
+    header, first, *_ = synth.GSTREAM.rstrip("\0").split("\n")
     lines = [header.replace('"pseq":  1', f'"pseq":{seq % 256:3d}')]
     lines += [first.replace("/user/ligo/frames/a.gwf", f"/user/ligo/run{i % 7}/f{seq}-{i}.gwf") for i in range(events)]
     return ("\n".join(lines) + "\0").encode()

@@ -27,31 +27,7 @@ from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.stats.registry import Scrape, build
 from cachemgr.stats.settings import Settings
 from cachemgr.stats.streams import GstreamTotals, SummaryTotals
-
-# Captured from xrootd 5.5.3 (`xrd.report ... all`), trimmed; note <hits>0></hits>.
-SUMMARY = (
-    '<statistics tod="{tod}" ver="v5.5.3" src="vm:47641" tos="{tos}" pgm="xrootd" ins="noauth" pid="{pid}" '
-    'site="EXAMPLE_T2"><stats id="info"><host>vm</host><port>47641</port><name>noauth</name></stats>'
-    '<stats id="link"><num>0</num><maxn>1</maxn><tot>{tot}</tot><in>{rx}</in><out>{tx}</out><ctime>0</ctime>'
-    '<tmo>0</tmo><stall>0</stall><sfps>0</sfps></stats><stats id="proc"><usr><s>{us}</s><u>{uu}</u></usr>'
-    '<sys><s>0</s><u>18369</u></sys></stats><stats id="pss"><open>1<errs>0</errs></open></stats>'
-    '<stats id="cache" type="pfc"><rd><in>0</in><out>0</out><hits>0></hits><miss>0</miss></rd></stats>'
-    '<stats id="sched"><jobs>11</jobs><inq>2</inq><maxinq>2</maxinq><threads>7</threads><idle>4</idle><tcr>7</tcr>'
-    "<tde>0</tde><tlimr>0</tlimr></stats></statistics>\0"
-)
-GSTREAM = (
-    '{"code":"g","pseq":  1,"stod":1795321240,"sid":92332744343524,"src":{"site":"EXAMPLE_T2","host":"vm",'
-    '"port":47641,"inst":"noauth"},"gs":{"type":"C","tbeg":1795321240,"tend":1795321240}}\n'
-    '{"event":"file_close","lfn":"/user/ligo/frames/a.gwf","size":5242880,"blk_size":4194304,"n_blks":2,'
-    '"n_blks_done":2,"access_cnt":1,"attach_t":1795321240,"detach_t":1795321240,"remotes":["127.0.0.1:53739"],'
-    '"b_hit":100,"b_miss":5242780,"b_bypass":0,"n_cks_errs":0}\n'
-    '{"event":"file_close","lfn":"/user/ligo/b.gwf","size":10,"blk_size":4194304,"n_blks":1,"n_blks_done":1,'
-    '"access_cnt":2,"attach_t":1795321241,"detach_t":1795321241,"remotes":[],"b_hit":10,"b_miss":0,"b_bypass":3,'
-    '"n_cks_errs":0}\n'
-    '{"event":"file_close","lfn":"/top.bin","size":10,"blk_size":4194304,"n_blks":1,"n_blks_done":1,'
-    '"access_cnt":1,"attach_t":1795321241,"detach_t":1795321241,"remotes":[],"b_hit":0,"b_miss":10,"b_bypass":0,'
-    '"n_cks_errs":0}\0'
-)
+from cachemgr.stats.synth import GSTREAM, summary_packet
 
 
 def summary(*packets: bytes) -> SummaryCollector:
@@ -61,12 +37,8 @@ def summary(*packets: bytes) -> SummaryCollector:
     return SummaryCollector(totals)
 
 
-def packet(pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=5250718, us=0, uu=25717) -> bytes:
-    return SUMMARY.format(pid=pid, tos=tos, tod=tod, tot=tot, rx=rx, tx=tx, us=us, uu=uu).encode()
-
-
 def test_summary_packet_as_xrootd_sends_it():
-    m = collect(summary(packet()))
+    m = collect(summary(summary_packet()))
     ins = ("xrootd_instance", "noauth")
     assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 226
     assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 5250718
@@ -81,9 +53,9 @@ def test_summary_packet_as_xrootd_sends_it():
 
 def test_summary_counters_keep_rising_across_a_restart():
     c = summary(
-        packet(tod=1010, rx=100, tx=1000, us=1, uu=900_000),
-        packet(tod=1012, rx=150, tx=4000, us=2, uu=100_000),  # microseconds wrapped: still +0.2 s
-        packet(pid=777, tos=2000, tod=2001, rx=30, tx=500, us=0, uu=50_000),  # restarted: counts from zero
+        summary_packet(tod=1010, rx=100, tx=1000, us=1, uu=900_000),
+        summary_packet(tod=1012, rx=150, tx=4000, us=2, uu=100_000),  # microseconds wrapped: still +0.2 s
+        summary_packet(pid=777, tos=2000, tod=2001, rx=30, tx=500, us=0, uu=50_000),  # restarted: counts from zero
     )
     m = collect(c)
     ins = ("xrootd_instance", "noauth")
@@ -91,7 +63,7 @@ def test_summary_counters_keep_rising_across_a_restart():
     assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 4000 + 500
     assert abs(m["cachemgr_xrootd_cpu_seconds_total", (("mode", "user"), ins)] - (2.1 + 0.05)) < 1e-9
     assert "xrootd_cpu_utilization" not in {name for name, _ in m}, "one packet of the new process: no rate yet"
-    c.totals.handle(packet(pid=777, tos=2000, tod=2003, rx=30, tx=500, us=1, uu=50_000))
+    c.totals.handle(summary_packet(pid=777, tos=2000, tod=2003, rx=30, tx=500, us=1, uu=50_000))
     assert collect(c)["xrootd_cpu_utilization", (ins,)] == 0.5
 
 

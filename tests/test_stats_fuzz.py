@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.metrics import collect
-from test_stats_collectors import GSTREAM, packet
 
 from cachemgr.stats import cinfo, synth
 from cachemgr.stats.collectors.gstream import GstreamCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
 from cachemgr.stats.scan import CacheScan, Totals
 from cachemgr.stats.streams import BadPacket, GstreamTotals, SummaryTotals, parse_summary, prefix
+from cachemgr.stats.synth import GSTREAM, summary_packet
 
 FUZZ_EXAMPLES = int(os.environ.get("CACHEMGR_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -61,7 +61,7 @@ def check_summary(data: bytes) -> None:
         bad = 1
     totals = SummaryTotals()
     totals.handle(data)
-    totals.handle(packet(tod=99_999))  # a good packet after it still counts
+    totals.handle(summary_packet(tod=99_999))  # a good packet after it still counts
     m = collect(SummaryCollector(totals))
     assert m["cachemgr_report_bad_packets_total", ()] == bad
     assert m["xrootd_monitoring_packets_received_total", ()] == 2
@@ -88,7 +88,7 @@ def test_fuzz_summary_random_bytes(data: bytes):
 @given(st.integers(0, 2**32 - 1), EDITS, st.one_of(st.none(), st.integers(0, 1 << 16)))
 def test_fuzz_summary_mutated_packets(seed: int, edits, cut: int | None):
     rng = random.Random(seed)
-    good = packet(pid=rng.randrange(1, 1 << 22), tod=rng.randrange(1 << 31), rx=rng.randrange(1 << 62))
+    good = summary_packet(pid=rng.randrange(1, 1 << 22), tod=rng.randrange(1 << 31), rx=rng.randrange(1 << 62))
     check_summary(mutate(good, edits, cut))
 
 

@@ -1,4 +1,5 @@
-"""Synthetic v4 .cinfo files and cache trees, as XRootD 5.x writes them (for tests and bench/)."""
+"""Synthetic v4 .cinfo files and cache trees, as XRootD 5.x writes them, and monitoring packets as XRootD 5.5.3
+sends them (for tests and bench/)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,38 @@ def write_tree(
                 os.ftruncate(f.fileno(), info.file_size)
         paths.append(path)
     return paths
+
+
+# Captured from xrootd 5.5.3 (`xrd.report ... all`), trimmed; note <hits>0></hits>.
+SUMMARY = (
+    '<statistics tod="{tod}" ver="v5.5.3" src="vm:47641" tos="{tos}" pgm="xrootd" ins="noauth" pid="{pid}" '
+    'site="EXAMPLE_T2"><stats id="info"><host>vm</host><port>47641</port><name>noauth</name></stats>'
+    '<stats id="link"><num>0</num><maxn>1</maxn><tot>{tot}</tot><in>{rx}</in><out>{tx}</out><ctime>0</ctime>'
+    '<tmo>0</tmo><stall>0</stall><sfps>0</sfps></stats><stats id="proc"><usr><s>{us}</s><u>{uu}</u></usr>'
+    '<sys><s>0</s><u>18369</u></sys></stats><stats id="pss"><open>1<errs>0</errs></open></stats>'
+    '<stats id="cache" type="pfc"><rd><in>0</in><out>0</out><hits>0></hits><miss>0</miss></rd></stats>'
+    '<stats id="sched"><jobs>11</jobs><inq>2</inq><maxinq>2</maxinq><threads>7</threads><idle>4</idle><tcr>7</tcr>'
+    "<tde>0</tde><tlimr>0</tlimr></stats></statistics>\0"
+)
+# A g-stream packet from the same server (pfc.gstream): its header and three file_close events.
+GSTREAM = (
+    '{"code":"g","pseq":  1,"stod":1795321240,"sid":92332744343524,"src":{"site":"EXAMPLE_T2","host":"vm",'
+    '"port":47641,"inst":"noauth"},"gs":{"type":"C","tbeg":1795321240,"tend":1795321240}}\n'
+    '{"event":"file_close","lfn":"/user/ligo/frames/a.gwf","size":5242880,"blk_size":4194304,"n_blks":2,'
+    '"n_blks_done":2,"access_cnt":1,"attach_t":1795321240,"detach_t":1795321240,"remotes":["127.0.0.1:53739"],'
+    '"b_hit":100,"b_miss":5242780,"b_bypass":0,"n_cks_errs":0}\n'
+    '{"event":"file_close","lfn":"/user/ligo/b.gwf","size":10,"blk_size":4194304,"n_blks":1,"n_blks_done":1,'
+    '"access_cnt":2,"attach_t":1795321241,"detach_t":1795321241,"remotes":[],"b_hit":10,"b_miss":0,"b_bypass":3,'
+    '"n_cks_errs":0}\n'
+    '{"event":"file_close","lfn":"/top.bin","size":10,"blk_size":4194304,"n_blks":1,"n_blks_done":1,'
+    '"access_cnt":1,"attach_t":1795321241,"detach_t":1795321241,"remotes":[],"b_hit":0,"b_miss":10,"b_bypass":0,'
+    '"n_cks_errs":0}\0'
+)
+
+
+def summary_packet(
+    pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=5250718, us=0, uu=25717
+) -> bytes:
+    """SUMMARY with these values: tod its time, tos the server's start, tot connections, rx/tx bytes, us/uu the
+    user CPU time (seconds, microseconds)."""
+    return SUMMARY.format(pid=pid, tos=tos, tod=tod, tot=tot, rx=rx, tx=tx, us=us, uu=uu).encode()
