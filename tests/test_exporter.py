@@ -21,7 +21,7 @@ import pytest
 from support import EXAMPLE, REPO, printed
 from support.clients import xrdcp
 from support.metrics import by_label, samples, scrape, value
-from support.origin import serving
+from support.origin import put, serving
 from support.wait import eventually
 
 from cachemgr import sandbox
@@ -40,9 +40,7 @@ class Cache:
         return Path(self.box.values["cache.root"])
 
     def add(self, rel: str, data: bytes) -> None:
-        path = self.origin_dir / rel.lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)  # readable by all: the origin only reads
+        put(self.origin_dir, rel, data)
 
     def fetch(self, rel: str, dest: Path) -> None:
         result = xrdcp(f"{self.xroot}/{rel}", dest)

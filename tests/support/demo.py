@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from support import REPO, printed, processes_naming
+from support.origin import put
 
 KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED", "METRICS")
 AUTH_KEYS = ("AUTH_XROOT", "AUTH_HTTPS", "CA_DIR", "CA_CERT", "CA_KEY", "USER_CERT", "USER_KEY", "USER_PROXY")
@@ -77,9 +78,4 @@ def sha256(path: Path) -> str:
 
 
 def add_origin_file(demo: Demo, rel: str, data: bytes) -> Path:
-    path = Path(demo.env["ORIGIN_DIR"]) / rel.lstrip("/")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    owner = Path(demo.env["ORIGIN_DIR"]).stat()
-    os.chown(path, owner.st_uid, owner.st_gid)
-    return path
+    return put(Path(demo.env["ORIGIN_DIR"]), rel, data)

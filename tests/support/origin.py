@@ -1,8 +1,9 @@
-"""A real xrootd origin for a test: the files it serves, optionally GSI-protected."""
+"""A real xrootd origin for a test, optionally GSI-protected, and the files it serves."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -10,6 +11,16 @@ from pathlib import Path
 
 from cachemgr import sandbox
 from cachemgr.xrootd import origin
+
+
+def put(data: Path, name: str, content: bytes) -> Path:
+    """A file an origin serves at name: written under its data dir, owned as that dir is (by the origin's user)."""
+    path = data / name.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    owner = data.stat()
+    os.chown(path, owner.st_uid, owner.st_gid)
+    return path
 
 
 @contextlib.contextmanager
@@ -23,8 +34,7 @@ def serving(
         up = origin.start(root, sandbox.run_user(), port, protect)
         try:
             for name, content in files.items():
-                (up.data / name.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-                (up.data / name.lstrip("/")).write_bytes(content)
+                put(up.data, name, content)
             yield up
         finally:
             up.stop()
