@@ -29,6 +29,7 @@ def eventually(
     such as an assertion that the server under test is still running, fails the test at once, and so does a
     nested eventually that gave up: it has already waited its own time.
     """
+    __tracebackhide__ = True  # pytest shows the test's line and the condition's, not this loop
     deadline = time.monotonic() + timeout
     while True:
         error: BaseException | None = None
