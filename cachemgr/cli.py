@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cachemgr.params import BY_NAME
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT, RunDir
 from cachemgr.stats import settings as exporter_settings
 from cachemgr.values.load import Problem, ValuesError
 
@@ -100,7 +101,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
 def cmd_supervise(args: argparse.Namespace) -> int:
     from cachemgr.runtime.supervise import supervise
 
-    return supervise(args.config)
+    return supervise(args.configmap)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -227,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--state",
         type=Path,
-        default=Path(BY_NAME["paths.run"].default) / "tasks.json",
+        default=RunDir(Path(BY_NAME["paths.run"].default)).tasks,
         help="state file the exporter publishes",
     )
     s.add_argument("--no-at-start", action="store_true", help="skip the --at-start runs (supervise did them)")
@@ -235,7 +236,9 @@ def parser() -> argparse.ArgumentParser:
 
     config = Path(BY_NAME["paths.config"].default)
     s = sub.add_parser("supervise", help="the container's entrypoint: check, prepare, run supervisord, drain")
-    s.add_argument("--config", type=Path, default=config, help="the mounted ConfigMap")
+    s.add_argument(
+        "--configmap", type=Path, default=Path(CONFIGMAP_MOUNT), help="where the node's ConfigMap is mounted"
+    )
     s.set_defaults(func=cmd_supervise)
 
     s = sub.add_parser("health", help="probe the pod: exit 0 when live (or ready), 1 with the reasons")

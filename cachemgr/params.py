@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT
+
 REQUIRED = object()
 
 
@@ -283,7 +285,12 @@ PARAMS: tuple[Param, ...] = (
         "above 0.5x. Untested here: a cache far from its origin with many clients.",
     ),
     P("xrootd.extra", "directive list", [], "Raw directives appended to every cache instance."),
-    P("paths.config", "path", "/etc/xrootd", "Where the node's ConfigMap is mounted."),
+    P(
+        "paths.config",
+        "path",
+        "/etc/xrootd",
+        f"Where `cachemgr supervise` installs the node's config from its ConfigMap (mounted at {CONFIGMAP_MOUNT}).",
+    ),
     P("paths.run", "path", "/var/run/cachemgr", "Runtime directory (admin paths, pid files, sockets)."),
     P("paths.log", "path", "/var/log/cachemgr", "Log directory."),
 )

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from cachemgr.credentials import throwaway
-from cachemgr.render.engine import Instance, RenderedNode, instances, render_node
+from cachemgr.render.engine import RenderedNode, instances, render_node
+from cachemgr.runtime.settings import Instance
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.values.resolve import NodeValues, load_nodes
@@ -66,7 +67,7 @@ class Sandbox:
     def supervise(self, output: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
         """Run the box as the image does: `cachemgr supervise` on its rendered config."""
         return subprocess.Popen(
-            [sys.executable, "-m", "cachemgr", "supervise", "--config", str(self.config_dir)],
+            [sys.executable, "-m", "cachemgr", "supervise", "--configmap", str(self.config_dir)],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ from conftest import EXAMPLE, cachemgr, processes_naming, samples, scrape
 
 from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
+from cachemgr.runtime.settings import RunDir
 
 QUIET = {
     "k8s.drain": "3s",
@@ -29,7 +30,7 @@ class Pod:
         root = Path(tempfile.mkdtemp(prefix="cachemgr-test-pod-"))
         self.box = sandbox.create(EXAMPLE, node, root, origin=origin, extra={**QUIET, **extra})
         self.v = self.box.values
-        self.run = Path(self.v["paths.run"])
+        self.run = RunDir(Path(self.v["paths.run"]))
         self.out = tmp_path / "supervise.out"
         self.proc: subprocess.Popen | None = None
 

@@ -45,7 +45,7 @@ def selftest_after(pod: Pod, since: float) -> dict:
     deadline = time.monotonic() + TIMEOUT
     while True:
         try:
-            result = json.loads((pod.run / "selftest.json").read_text())
+            result = json.loads(pod.run.selftest.read_text())
             if result["time"] - result["checks"]["miss_auth"]["seconds"] > since:
                 return result["checks"]["miss_auth"]
         except (OSError, ValueError, KeyError):

@@ -26,6 +26,7 @@ from conftest import EXAMPLE, REPO, Samples, samples, scrape, serving
 from demo_run import xrdcp
 
 from cachemgr import sandbox
+from cachemgr.runtime.settings import RunDir
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -243,8 +244,8 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     root, run = tmp_path / "namespace", tmp_path / "run"
     root.mkdir()
     run.mkdir()
-    (run / "selftest.json").write_text('{"time": 1700000000, "ok": true}')
-    (run / "tasks.json").mkdir()  # reading it fails, even as root
+    RunDir(run).selftest.write_text('{"time": 1700000000, "ok": true}')
+    RunDir(run).tasks.mkdir()  # reading it fails, even as root
     running = start_exporter(
         "--cache-root", str(root), "--run-dir", str(run), "--summary-port", "0", "--gstream-port", "0",
         "--scan-interval", "0.2",

@@ -16,7 +16,8 @@ import pytest
 import yaml
 from conftest import EXAMPLE, REPO, cachemgr
 
-from cachemgr.render.engine import CONFIGMAP_MOUNT, render_node
+from cachemgr.render.engine import render_node
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT
 from cachemgr.values.resolve import load_nodes
 
 NODES = sorted(p.stem for p in (EXAMPLE / "nodes").glob("*.yaml"))
@@ -128,7 +129,11 @@ def test_deployment_is_pinned_to_its_hardware(rendered, node):
     (cache,) = pod["containers"]
     mounts = {m["mountPath"]: m for m in cache["volumeMounts"]}
     assert all(d in mounts for d in roots + v["cache.data_disks"] + v["cache.meta_disks"])
-    assert mounts[CONFIGMAP_MOUNT]["readOnly"] is True and cache["args"] == ["supervise", "--config", CONFIGMAP_MOUNT]
+    assert mounts[CONFIGMAP_MOUNT]["readOnly"] is True and cache["args"] == [
+        "supervise",
+        "--configmap",
+        CONFIGMAP_MOUNT,
+    ]
 
     assert cache["resources"] == {
         "requests": {"cpu": v["k8s.cpu_request"], "memory": v["k8s.memory_request"]},

@@ -20,8 +20,9 @@ import yaml
 from cachemgr import files, sandbox
 from cachemgr.credentials import throwaway
 from cachemgr.podman import engine, transform
-from cachemgr.render.engine import Instance, instances, render_node
+from cachemgr.render.engine import instances, render_node
 from cachemgr.render.write import write_outputs
+from cachemgr.runtime.settings import Instance
 from cachemgr.values.resolve import NodeValues, load_nodes
 
 
