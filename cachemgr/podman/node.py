@@ -148,8 +148,7 @@ def create(
     (base,) = load_nodes(values_dir, [node])
     o = {
         **sandbox.loopback(base, origin),
-        **sandbox.disks_under(base, root),
-        "auth.cadir": str(root / "grid-security" / "certificates"),
+        **sandbox.relocated(base, root, ("cache.", "auth.cadir")),  # the hostPaths; the container's own stay
         **(extra or {}),
     }
     node_ = PodNode(root, values_dir, node, o)

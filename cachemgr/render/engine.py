@@ -41,6 +41,16 @@ def instances(v: NodeValues) -> list[Instance]:
     return found
 
 
+def daemons(v: NodeValues) -> list[str]:
+    """What runs per instance: xrootd, and cmsd beside it when the node reports to a redirector."""
+    return ["xrootd", "cmsd"] if v["redirector"] else ["xrootd"]
+
+
+def disks(v: NodeValues) -> list[str]:
+    """Every directory the cache writes: its instances' namespace roots, then its data and metadata disks."""
+    return [i.root for i in instances(v)] + v["cache.data_disks"] + v["cache.meta_disks"]
+
+
 def _has_issuers(v: NodeValues) -> bool:
     return any(ns.issuers for ns in v["namespaces.protected"])
 
@@ -136,7 +146,7 @@ def _context(v: NodeValues) -> dict[str, Any]:
         },
         "instances": found,
         "run": RunDir(Path(v["paths.run"])),  # the files the pod's programs share
-        "daemons": ["xrootd", "cmsd"] if v["redirector"] else ["xrootd"],
+        "daemons": daemons(v),
         "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
         "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
         "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
@@ -151,7 +161,7 @@ def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> Runtime:
         user=v["xrootd.user"],
         paths=Paths(config=v["paths.config"], run=v["paths.run"], log=v["paths.log"]),
         instances=found,
-        disks=[i.root for i in found] + v["cache.data_disks"] + v["cache.meta_disks"],
+        disks=disks(v),
         sentinel=v["cache.sentinel"] or None,
         disk_high=v["cache.disk_high"],
         inode_high=v["cache.inode_high"],

@@ -6,6 +6,7 @@ import posixpath
 import re
 from typing import Any
 
+from cachemgr.params import PARAMS
 from cachemgr.values.load import Problem
 
 Blame = dict[str, tuple[str, int]]
@@ -25,7 +26,7 @@ _QUANTITY_UNITS = {
     "Pi": 1 << 50,
     "Ei": 1 << 60,
 }
-PORTS = ("ports.xroot", "ports.http", "ports.auth", "ports.metrics", "ports.summary", "ports.gstream")
+PORTS = tuple(p.name for p in PARAMS if p.kind == "port")
 MIN_RAM = 1 << 30  # XRootD 5.5.3 rejects pfc.ram below 1g
 
 
