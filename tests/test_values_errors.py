@@ -124,7 +124,7 @@ CASES = [
         "n1",
         6,
         "k8s.memory_limit",
-        "leaves no room",
+        "is below the 33792Mi the pod needs",
     ),
 ]
 
