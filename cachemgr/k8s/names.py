@@ -19,20 +19,19 @@ def _max_len(text: str, limit: int) -> list[str]:
     return [f"must be no more than {limit} characters"] if len(text) > limit else []
 
 
+def _syntax(text: str, pattern: re.Pattern[str], limit: int, reason: str) -> list[str]:
+    return _max_len(text, limit) + ([] if pattern.fullmatch(text) else [reason])
+
+
 def dns1123_label(text: str) -> list[str]:
     """Container, volume and namespace names: lower-case letters, digits and '-', at most 63."""
-    errors = _max_len(text, 63)
-    if not _DNS1123_LABEL.fullmatch(text):
-        errors.append("must be a lowercase RFC 1123 label (letters, digits and '-', alphanumeric at both ends)")
-    return errors
+    reason = "must be a lowercase RFC 1123 label (letters, digits and '-', alphanumeric at both ends)"
+    return _syntax(text, _DNS1123_LABEL, 63, reason)
 
 
 def dns1123_subdomain(text: str) -> list[str]:
     """Object names and label-key prefixes: dot-separated RFC 1123 labels, at most 253."""
-    errors = _max_len(text, 253)
-    if not _DNS1123_SUBDOMAIN.fullmatch(text):
-        errors.append("must be a lowercase RFC 1123 subdomain (letters, digits, '-' and '.')")
-    return errors
+    return _syntax(text, _DNS1123_SUBDOMAIN, 253, "must be a lowercase RFC 1123 subdomain (letters, digits, '-', '.')")
 
 
 def qualified_name(text: str) -> list[str]:
@@ -77,9 +76,7 @@ def port_name(text: str) -> list[str]:
 
 def configmap_key(text: str) -> list[str]:
     """ConfigMap (and Secret) keys: [-._a-zA-Z0-9]+, at most 253, not '.' or '..' nor starting with '..'."""
-    errors = _max_len(text, 253)
-    if not _CONFIGMAP_KEY.fullmatch(text):
-        errors.append("must consist of alphanumeric characters, '-', '_' or '.'")
+    errors = _syntax(text, _CONFIGMAP_KEY, 253, "must consist of alphanumeric characters, '-', '_' or '.'")
     if text in (".", "..") or text.startswith(".."):
         errors.append("must not be '.' or '..', nor start with '..'")
     return errors

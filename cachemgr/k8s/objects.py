@@ -20,8 +20,9 @@ import yaml
 from kubernetes.client import ApiClient
 
 from cachemgr.render.engine import RenderedNode
+from cachemgr.values.load import Path_ as Path
+from cachemgr.values.load import dotted
 
-Path = tuple[str | int, ...]
 KUSTOMIZE_HASH = "-" + "h" * 10  # stands in for kustomize's 10-character content hash
 _CLIENT = ApiClient()
 
@@ -35,7 +36,7 @@ class Refusal:
 
     @property
     def field(self) -> str:
-        return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path).lstrip(".")
+        return dotted(str(self.path[0]), self.path[1:]) if self.path else ""
 
 
 @dataclass(frozen=True)

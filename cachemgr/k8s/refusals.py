@@ -1,10 +1,12 @@
 """Run the API server's rules on a rendered node; report each refusal at the value that produced it.
 
-A refused field is traced back in three ways, the first that applies:
+A refused field is traced back by the first of these that applies:
 1. fields a parameter renders into by position (resources, tolerations, affinity, nodeSelector, ...);
-2. otherwise the parameter whose value the field holds (a hostPath is cache.data_disks[2], a mountPath the
-   directory of auth.hostcert, a ConfigMap over 1 MiB its largest value);
-3. otherwise the node file itself, naming the field (a template bug rather than a value).
+2. the parameter whose value the field holds (a hostPath is cache.data_disks[2], a mountPath the directory
+   of auth.hostcert, a Secret item's path the name of auth.hostkey);
+3. a free-form value (k8s.affinity), when the client's model refuses a field without saying where;
+4. a ConfigMap over 1 MiB: the largest value set;
+5. else the node file itself, naming the field (a template bug rather than a value).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from cachemgr.k8s import rules
 from cachemgr.k8s.objects import ApiObject, DecodeError, Path, Refusal, node_objects
 from cachemgr.params import PARAMS
 from cachemgr.render.engine import RenderedNode, render_node
-from cachemgr.values.load import Path_, Problem, ValuesError
+from cachemgr.values.load import Path_, Problem, ValuesError, dotted
 from cachemgr.values.resolve import NodeValues
 
 Located = tuple[str, Path_]  # a parameter, and a place inside its value
@@ -79,6 +81,13 @@ def _value_at(raw: Any, path: Path) -> Any:
     return raw
 
 
+def _free_form(node: NodeValues, obj: ApiObject, refusal: Refusal) -> Located | None:
+    """A value the client's model refused without saying where: only free-form values (mappings) can be."""
+    if refusal.path:
+        return None
+    return next(((p.name, ()) for p in PARAMS if p.kind == "mapping" and p.name in node.entries), None)
+
+
 def _largest_value(node: NodeValues, obj: ApiObject, refusal: Refusal) -> Located | None:
     if refusal.path != ("data",):
         return None
@@ -89,12 +98,9 @@ def _largest_value(node: NodeValues, obj: ApiObject, refusal: Refusal) -> Locate
 _LOCATORS: tuple[Callable[[NodeValues, ApiObject, Refusal], Located | None], ...] = (
     lambda node, obj, r: _by_position(r.path),
     lambda node, obj, r: _holding(node, _value_at(obj.raw, r.path)),
+    _free_form,
     _largest_value,
 )
-
-
-def _key(name: str, loc: Path_) -> str:
-    return name + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc)
 
 
 def _problem(node: NodeValues, obj: ApiObject, rule: str, refusal: Refusal) -> Problem:
@@ -104,7 +110,7 @@ def _problem(node: NodeValues, obj: ApiObject, rule: str, refusal: Refusal) -> P
         if found:
             name, loc = found
             file, line = node.where(name, loc)
-            return Problem(file, line, _key(name, loc), reason)
+            return Problem(file, line, dotted(name, loc), reason)
     return Problem(node.file, 1, refusal.field, reason)
 
 

@@ -57,7 +57,8 @@ def _each(errors: list[str], path: Path) -> Iterator[Refusal]:
 
 def object_names(obj: Any) -> Iterator[Refusal]:
     yield from _each(names.dns1123_subdomain(obj.metadata.name or ""), ("metadata", "name"))
-    yield from _each(names.dns1123_label(obj.metadata.namespace or ""), ("metadata", "namespace"))
+    if obj.metadata.namespace is not None:  # else the request's namespace
+        yield from _each(names.dns1123_label(obj.metadata.namespace), ("metadata", "namespace"))
 
 
 def _label_maps(obj: Any) -> Iterator[tuple[Path, dict[str, str]]]:
