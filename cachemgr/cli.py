@@ -28,12 +28,13 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from cachemgr.render.engine import render_fleet, render_node
+    from cachemgr.k8s.refusals import render_accepted
+    from cachemgr.render.engine import render_fleet
     from cachemgr.render.write import write_outputs
     from cachemgr.values.resolve import load_nodes
 
     nodes = load_nodes(args.values, args.nodes or None)
-    rendered = [render_node(n) for n in nodes]
+    rendered = render_accepted(nodes)
     # Fleet files list every node: only rendered when every node is.
     fleet = None if args.nodes else render_fleet(nodes)
     changed = write_outputs(rendered, args.out, fleet)
