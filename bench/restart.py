@@ -47,7 +47,7 @@ from pathlib import Path
 
 from cachemgr import sandbox
 from cachemgr.runtime import health, supervisor_rpc
-from cachemgr.runtime.settings import load
+from cachemgr.runtime.settings import RunDir, load
 from cachemgr.values.units import parse_size
 from cachemgr.xrootd import origin, process
 
@@ -121,7 +121,7 @@ class Pod:
     def __init__(self, label: str, root: Path, origin_address: str, content: bytes, env: dict[str, str] | None = None):
         self.label = label
         self.box = sandbox.create(REPO / "k8s", NODE, root, origin=origin_address, extra={"auth.enabled": False})
-        self.run = Path(self.box.values["paths.run"])
+        self.run = RunDir(Path(self.box.values["paths.run"]))
         self.log = Path(self.box.values["paths.log"])
         self.http = self.box.values["ports.http"]
         self.content = content
@@ -234,7 +234,7 @@ class Pod:
 
     def supervisord_cpu(self) -> float:
         """supervisord's CPU seconds so far (user + system), from /proc."""
-        pid = int((self.run / "supervisord.pid").read_text())
+        pid = int(self.run.supervisor_pid.read_text())
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

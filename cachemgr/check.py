@@ -1,4 +1,5 @@
-"""`cachemgr check`: validate, render, and start every rendered daemon under the real xrootd/cmsd."""
+"""`cachemgr check`: validate, render, refuse what the API server would, and start every rendered daemon
+under the real xrootd/cmsd."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from cachemgr import sandbox
-from cachemgr.render.engine import render_node
+from cachemgr.k8s.refusals import render_accepted
 from cachemgr.values.load import Problem, ValuesError
 from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd.process import StartError
@@ -17,10 +18,9 @@ def check(values_dir: Path, names: list[str] | None = None, start: bool = True) 
     """Problems found; empty when every node validates, renders and (if xrootd is here) starts."""
     try:
         nodes = load_nodes(values_dir, names)
+        render_accepted(nodes)
     except ValuesError as e:
         return e.problems
-    for node in nodes:
-        render_node(node)
     if not start or not shutil.which("xrootd"):
         return []
     problems: list[Problem] = []

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cachemgr.params import BY_NAME
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT, RunDir
 from cachemgr.stats import settings as exporter_settings
 from cachemgr.values.load import Problem, ValuesError
 
@@ -27,12 +28,13 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from cachemgr.render.engine import render_fleet, render_node
+    from cachemgr.k8s.refusals import render_accepted
+    from cachemgr.render.engine import render_fleet
     from cachemgr.render.write import write_outputs
     from cachemgr.values.resolve import load_nodes
 
     nodes = load_nodes(args.values, args.nodes or None)
-    rendered = [render_node(n) for n in nodes]
+    rendered = render_accepted(nodes)
     # Fleet files list every node: only rendered when every node is.
     fleet = None if args.nodes else render_fleet(nodes)
     changed = write_outputs(rendered, args.out, fleet)
@@ -100,7 +102,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
 def cmd_supervise(args: argparse.Namespace) -> int:
     from cachemgr.runtime.supervise import supervise
 
-    return supervise(args.config)
+    return supervise(args.configmap)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -227,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--state",
         type=Path,
-        default=Path(BY_NAME["paths.run"].default) / "tasks.json",
+        default=RunDir(Path(BY_NAME["paths.run"].default)).tasks,
         help="state file the exporter publishes",
     )
     s.add_argument("--no-at-start", action="store_true", help="skip the --at-start runs (supervise did them)")
@@ -235,7 +237,9 @@ def parser() -> argparse.ArgumentParser:
 
     config = Path(BY_NAME["paths.config"].default)
     s = sub.add_parser("supervise", help="the container's entrypoint: check, prepare, run supervisord, drain")
-    s.add_argument("--config", type=Path, default=config, help="the mounted ConfigMap")
+    s.add_argument(
+        "--configmap", type=Path, default=Path(CONFIGMAP_MOUNT), help="where the node's ConfigMap is mounted"
+    )
     s.set_defaults(func=cmd_supervise)
 
     s = sub.add_parser("health", help="probe the pod: exit 0 when live (or ready), 1 with the reasons")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT
+
 REQUIRED = object()
 
 
@@ -42,12 +44,23 @@ PARAMS: tuple[Param, ...] = (
     P("site.name", "word", REQUIRED, "XRootD `all.sitename`, as registered in OSG Topology."),
     P("k8s.namespace", "dns label", "osg-caches", "Kubernetes namespace of the node's objects."),
     P("k8s.image", "image", "cachemgr/cache:0.1.0", "Container image (a pinned tag, never `latest`)."),
-    P("k8s.tolerations", "tolerations", [], "Pod tolerations (key, operator, value, effect)."),
+    P(
+        "k8s.tolerations",
+        "tolerations",
+        [],
+        "Pod tolerations as in a pod spec (key, operator, value, effect, tolerationSeconds); no operator is Equal.",
+    ),
     P("k8s.affinity", "mapping", {}, "Pod affinity, as in a pod spec (nodeSelector already pins the node)."),
     P("k8s.cpu_request", "quantity", "2", "CPU request of the cache container.", "cores"),
     P("k8s.cpu_limit", "quantity", "8", "CPU limit of the cache container.", "cores"),
     P("k8s.memory_request", "quantity", "4Gi", "Memory request; size it above cache.ram.", "bytes"),
-    P("k8s.memory_limit", "quantity", "16Gi", "Memory limit; XRootD needs cache.ram plus ~2 GiB.", "bytes"),
+    P(
+        "k8s.memory_limit",
+        "quantity",
+        "16Gi",
+        "Memory limit: at least cache.ram plus 512Mi per xrootd instance (two with auth.enabled), plus 512Mi.",
+        "bytes",
+    ),
     P(
         "k8s.init_chown",
         "boolean",
@@ -283,7 +296,12 @@ PARAMS: tuple[Param, ...] = (
         "above 0.5x. Untested here: a cache far from its origin with many clients.",
     ),
     P("xrootd.extra", "directive list", [], "Raw directives appended to every cache instance."),
-    P("paths.config", "path", "/etc/xrootd", "Where the node's ConfigMap is mounted."),
+    P(
+        "paths.config",
+        "path",
+        "/etc/xrootd",
+        f"Where `cachemgr supervise` installs the node's config from its ConfigMap (mounted at {CONFIGMAP_MOUNT}).",
+    ),
     P("paths.run", "path", "/var/run/cachemgr", "Runtime directory (admin paths, pid files, sockets)."),
     P("paths.log", "path", "/var/log/cachemgr", "Log directory."),
 )

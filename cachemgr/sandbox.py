@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from cachemgr.credentials import throwaway
-from cachemgr.render.engine import Instance, RenderedNode, instances, render_node
+from cachemgr.params import PARAMS
+from cachemgr.render.engine import RenderedNode, daemons, disks, instances, render_node
+from cachemgr.runtime.settings import Instance
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.values.resolve import NodeValues, load_nodes
-from cachemgr.values.rules import PORTS
 from cachemgr.xrootd import process
 
 
@@ -47,9 +48,8 @@ class Sandbox:
     def start_daemons(self, isolate: bool, timeout: float = 20) -> None:
         """Start every rendered daemon directly (no supervisord), as `cachemgr check` does."""
         self.make_credentials()
-        programs = ["xrootd", "cmsd"] if self.values["redirector"] else ["xrootd"]
         for inst in self.instances:
-            for program in programs:
+            for program in daemons(self.values):
                 self.daemons.append(
                     process.start(
                         program,
@@ -66,7 +66,7 @@ class Sandbox:
     def supervise(self, output: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
         """Run the box as the image does: `cachemgr supervise` on its rendered config."""
         return subprocess.Popen(
-            [sys.executable, "-m", "cachemgr", "supervise", "--config", str(self.config_dir)],
+            [sys.executable, "-m", "cachemgr", "supervise", "--configmap", str(self.config_dir)],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -100,48 +100,31 @@ def run_user(name: str = "xrootd") -> str:
 
 def loopback(v: NodeValues, origin: str | None = None) -> dict[str, Any]:
     """Free loopback ports, this origin, no collectors or LDAP: what any local run of a node changes."""
-    o: dict[str, Any] = {name: process.free_port() for name in PORTS}
+    o: dict[str, Any] = {p.name: process.free_port() for p in PARAMS if p.kind == "port"}
+    o.update({p.name: [] for p in PARAMS if p.kind == "host:port list"})  # no collectors or fleet here
     o.update(
         {
             "origin.host": origin or f"127.0.0.1:{process.free_port()}",
             "origin.auth": (origin or f"127.0.0.1:{process.free_port()}") if v["origin.auth"] else None,
             "redirector": f"127.0.0.1:{process.free_port()}" if v["redirector"] else None,
-            "monitoring.summary": [],
-            "monitoring.detailed": [],
-            "monitoring.gstream": [],
             "gridmap.source": None,  # no LDAP or CVMFS here: the grid-mapfile is the node's own DNs
         }
     )
     return o
 
 
-def disks_under(v: NodeValues, root: Path) -> dict[str, Any]:
-    """The node's namespace roots and disks, as many as it has, as directories under root."""
-    return {
-        "cache.root": str(root / "namespace"),
-        "cache.auth_root": str(root / "auth-namespace"),
-        "cache.data_disks": [str(root / f"data{i + 1}") for i in range(len(v["cache.data_disks"]))],
-        "cache.meta_disks": [str(root / f"meta{i + 1}") for i in range(len(v["cache.meta_disks"]))],
-    }
+def relocated(v: NodeValues, root: Path, prefixes: tuple[str, ...] = ("",)) -> dict[str, Any]:
+    """The node's own paths (those of parameters whose names start with a prefix), each mirrored under root."""
+    o: dict[str, Any] = {}
+    for p in PARAMS:
+        if p.kind in ("path", "path list") and p.name.startswith(prefixes):
+            under = [str(root / d.lstrip("/")) for d in ([v[p.name]] if p.kind == "path" else v[p.name])]
+            o[p.name] = under if p.kind == "path list" else under[0]
+    return o
 
 
 def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str, Any]:
-    gs = root / "grid-security"
-    o = {**loopback(v, origin), **disks_under(v, root)}
-    o.update(
-        {
-            "paths.config": str(root / "etc"),
-            "paths.run": str(root / "run"),
-            "paths.log": str(root / "log"),
-            "auth.hostcert": str(gs / "host" / "hostcert.pem"),
-            "auth.hostkey": str(gs / "host" / "hostkey.pem"),
-            "auth.xrd_dir": str(gs / "xrd"),
-            "auth.cadir": str(gs / "certificates"),
-            "auth.gridmap": str(gs / "grid-mapfile"),
-            "auth.proxy": str(root / "run" / "x509up"),
-            "xrootd.user": run_user(v["xrootd.user"]),
-        }
-    )
+    o = {**loopback(v, origin), **relocated(v, root), "xrootd.user": run_user(v["xrootd.user"])}
     if v["cache.files_max"] is not None:
         # XRootD rejects `files` sizes above the real disk's size; keep the directive, shrink the numbers.
         o.update({"cache.files_baseline": "1g", "cache.files_nominal": "2g", "cache.files_max": "3g"})
@@ -150,7 +133,7 @@ def overrides(v: NodeValues, root: Path, origin: str | None = None) -> dict[str,
 
 def lay_out_disks(v: NodeValues) -> None:
     """Every namespace root and disk of the node, with its sentinel: these "disks" are mounted, as an admin says."""
-    for disk in [*(i.root for i in instances(v)), *v["cache.data_disks"], *v["cache.meta_disks"]]:
+    for disk in disks(v):
         Path(disk).mkdir(parents=True, exist_ok=True)
         if v["cache.sentinel"]:
             (Path(disk) / v["cache.sentinel"]).touch()

@@ -45,7 +45,7 @@ def selftest_after(pod: Pod, since: float) -> dict:
     """The first self-test result that started after since."""
 
     def newer() -> dict | None:
-        result = json.loads((pod.run / "selftest.json").read_text())
+        result = json.loads(pod.run.selftest.read_text())
         if result["time"] - result["checks"]["miss_auth"]["seconds"] > since:
             return result["checks"]["miss_auth"]
         return None

@@ -25,6 +25,7 @@ from support.origin import put, serving
 from support.wait import eventually
 
 from cachemgr import sandbox
+from cachemgr.runtime.settings import RunDir
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -216,8 +217,8 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     root, run = tmp_path / "namespace", tmp_path / "run"
     root.mkdir()
     run.mkdir()
-    (run / "selftest.json").write_text('{"time": 1700000000, "ok": true}')
-    (run / "tasks.json").mkdir()  # reading it fails, even as root
+    RunDir(run).selftest.write_text('{"time": 1700000000, "ok": true}')
+    RunDir(run).tasks.mkdir()  # reading it fails, even as root
     running = start_exporter(
         "--cache-root", str(root), "--run-dir", str(run), "--summary-port", "0", "--gstream-port", "0",
         "--scan-interval", "0.2",

@@ -14,7 +14,7 @@ from pathlib import Path
 from support import REPO
 
 from cachemgr.params import BY_NAME
-from cachemgr.render.engine import CONFIGMAP_MOUNT
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT
 
 DOCKERFILE = (REPO / "images" / "Dockerfile").read_text()
 
@@ -38,5 +38,5 @@ def test_ids_match_the_values_defaults():
 def test_base_is_pinned_and_entrypoint_is_supervise():
     assert re.search(r"^FROM debian:bookworm-slim$", DOCKERFILE, re.M)
     assert 'ENTRYPOINT ["cachemgr"]' in DOCKERFILE
-    assert f'CMD ["supervise", "--config", "{CONFIGMAP_MOUNT}"]' in DOCKERFILE
+    assert f'CMD ["supervise", "--configmap", "{CONFIGMAP_MOUNT}"]' in DOCKERFILE
     assert f"ARG VERSION={BY_NAME['k8s.image'].default.rsplit(':', 1)[1]}" in DOCKERFILE  # the default tag

@@ -1,7 +1,8 @@
 """Per-node Kubernetes manifests: valid for k8s 1.30 and 1.37, pinned to their hardware, applied as they are.
 
 No API server can run here: manifests are checked offline with kubernetes-validate (schemas of the
-real API), `kubectl create configmap --dry-run=client` and `kubectl kustomize` (the real kubectl).
+real API), `kubectl create configmap --dry-run=client` and `kubectl kustomize` (the real kubectl); the API
+server's own validation rules are in test_apiserver_rules.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 import yaml
 from support import EXAMPLE, REPO, cachemgr
 
-from cachemgr.render.engine import CONFIGMAP_MOUNT, render_node
+from cachemgr.render.engine import render_node
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT
 from cachemgr.values.resolve import load_nodes
 
 NODES = sorted(p.stem for p in (EXAMPLE / "nodes").glob("*.yaml"))
@@ -128,7 +130,11 @@ def test_deployment_is_pinned_to_its_hardware(rendered, node):
     (cache,) = pod["containers"]
     mounts = {m["mountPath"]: m for m in cache["volumeMounts"]}
     assert all(d in mounts for d in roots + v["cache.data_disks"] + v["cache.meta_disks"])
-    assert mounts[CONFIGMAP_MOUNT]["readOnly"] is True and cache["args"] == ["supervise", "--config", CONFIGMAP_MOUNT]
+    assert mounts[CONFIGMAP_MOUNT]["readOnly"] is True and cache["args"] == [
+        "supervise",
+        "--configmap",
+        CONFIGMAP_MOUNT,
+    ]
 
     assert cache["resources"] == {
         "requests": {"cpu": v["k8s.cpu_request"], "memory": v["k8s.memory_request"]},
@@ -179,7 +185,8 @@ def test_tolerations_and_affinity_come_from_values(values):
         }
     )
     pod = yaml.safe_load(render_node(load_nodes(vdir)[0]).deployment)["spec"]["template"]["spec"]
-    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists", "value": "xcache", "effect": "NoSchedule"}]
+    # As written: no operator is Equal to the API server (Exists with a value is refused)
+    assert pod["tolerations"] == [{"key": "dedicated", "value": "xcache", "effect": "NoSchedule"}]
     assert pod["affinity"] == affinity
 
 

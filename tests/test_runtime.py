@@ -96,7 +96,7 @@ def test_origin_down_fails_the_miss_check_not_the_hit_check(tmp_path, pods):
     pod.wait_live()
     result = cachemgr("selftest", "--once", "--config", str(pod.box.config_dir))
     assert result.returncode == 1 and "self-test FAILED: miss:" in result.stdout
-    checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
+    checks = json.loads(pod.run.selftest.read_text())["checks"]
     assert checks["hit_xroot"]["ok"] and checks["hit_http"]["ok"] and checks["disk"]["ok"]
     assert checks["miss"]["ok"] is False
     ready = pod.health("--ready")
@@ -117,7 +117,7 @@ def test_self_test_passes_and_the_pod_is_ready_with_a_live_origin(tmp_path, pods
             return True
 
         eventually(ready, 30, interval=1, ignore=(AssertionError,))
-        checks = json.loads((pod.run / "selftest.json").read_text())["checks"]
+        checks = json.loads(pod.run.selftest.read_text())["checks"]
         assert all(c["ok"] for c in checks.values()), checks
         metrics = pod.metrics()
         for check in ("hit_xroot", "hit_http", "miss", "disk"):

@@ -7,7 +7,9 @@ import re
 import pytest
 from support import MINIMAL_SITE, cachemgr
 
-NODE_HEAD = "node:\n  hostname: n1.example.org\n"  # lines 1-2; a case's text starts on line 3
+NODE_HEAD = "node:\n  hostname: n1.example.org\n"  # lines 1-2; a case's text starts on line 3 (or 1: its own node:)
+LONG_HOST = "cache-01." + "a" * 50 + ".example.org"  # a host name, but 71 characters: no label value
+BIG_DIRECTIVE = "# " + "x" * (1 << 20)  # rendered into xrootd-noauth.cfg: the ConfigMap is over 1 MiB
 
 # (id, node file text after NODE_HEAD, site.yaml text or None, file, line, key, reason fragment)
 CASES = [
@@ -124,7 +126,149 @@ CASES = [
         "n1",
         6,
         "k8s.memory_limit",
-        "leaves no room",
+        "is below the 33792Mi the pod needs",
+    ),
+    (
+        "memory-below-two-instances",
+        "auth:\n  enabled: true\ncache:\n  ram: 8g\nk8s:\n  memory_limit: 16Gi\n",
+        None,
+        "n1",
+        8,
+        "k8s.memory_limit",
+        "2 xrootd instance(s) with cache.ram and 512Mi each",
+    ),
+    # What kube-apiserver would refuse in the rendered objects, reported at the value that produced it.
+    (
+        "toleration-exists-with-value",
+        "k8s:\n  tolerations:\n    - key: dedicated\n      operator: Exists\n      value: xcache\n",
+        None,
+        "n1",
+        7,
+        "k8s.tolerations[0].value",
+        "value must be empty when `operator` is 'Exists'",
+    ),
+    (
+        "toleration-without-key",
+        "k8s:\n  tolerations:\n    - value: xcache\n",
+        None,
+        "n1",
+        5,
+        "k8s.tolerations[0].operator",
+        "operator must be Exists when `key` is empty",
+    ),
+    (
+        "toleration-seconds-not-noexecute",
+        "k8s:\n  tolerations:\n    - key: a\n      operator: Exists\n      effect: NoSchedule\n"
+        "      tolerationSeconds: 60\n",
+        None,
+        "n1",
+        7,
+        "k8s.tolerations[0].effect",
+        "effect must be 'NoExecute' when `tolerationSeconds` is set",
+    ),
+    (
+        "toleration-effect",
+        "k8s:\n  tolerations: [{key: a, effect: NoScheduled}]\n",
+        None,
+        "n1",
+        4,
+        "k8s.tolerations[0].effect",
+        'Unsupported value: "NoScheduled"',
+    ),
+    (
+        "hostname-no-label-value",
+        f"node:\n  hostname: {LONG_HOST}\n",
+        None,
+        "n1",
+        2,
+        "node.hostname",
+        "must be no more than 63 characters (spec.template.spec.nodeSelector.kubernetes.io/hostname",
+    ),
+    (
+        "cpu-request-above-limit",
+        'k8s:\n  cpu_request: "16"\n',
+        None,
+        "n1",
+        4,
+        "k8s.cpu_request",
+        "must be less than or equal to cpu limit of 8",
+    ),
+    (
+        "memory-request-above-limit",
+        "k8s:\n  memory_request: 20Gi\n",
+        None,
+        "n1",
+        4,
+        "k8s.memory_request",
+        "must be less than or equal to memory limit of 16Gi",
+    ),
+    ("quantity-syntax", "k8s:\n  cpu_limit: 2 cores\n", None, "n1", 4, "k8s.cpu_limit", "not a Kubernetes quantity"),
+    (
+        "negative-quantity",
+        'k8s:\n  cpu_request: "-1"\n',
+        None,
+        "n1",
+        4,
+        "k8s.cpu_request",
+        "must be greater than or equal to 0",
+    ),
+    (
+        "cadir-mounted-twice",
+        "auth:\n  enabled: true\n  cadir: /etc/grid-security/host\n",
+        None,
+        "n1",
+        5,
+        "auth.cadir",
+        "must be unique",
+    ),
+    (
+        "secret-item-dotdot",
+        "auth:\n  enabled: true\n  hostcert: /etc/grid-security/host/..cert.pem\n",
+        None,
+        "n1",
+        5,
+        "auth.hostcert",
+        "must not start with '..'",
+    ),
+    (
+        "affinity-in-without-values",
+        "k8s:\n  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "        nodeSelectorTerms:\n          - matchExpressions:\n              - key: disktype\n"
+        "                operator: In\n",
+        None,
+        "n1",
+        9,
+        "k8s.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+        ".matchExpressions[0].values",
+        "must be specified when `operator` is 'In' or 'NotIn'",
+    ),
+    (
+        "affinity-unknown-field",
+        "k8s:\n  affinity:\n    nodeAfinity: {}\n",
+        None,
+        "n1",
+        5,
+        "k8s.affinity.nodeAfinity",
+        "unknown field",
+    ),
+    (
+        "affinity-weight",
+        "k8s:\n  affinity:\n    nodeAffinity:\n      preferredDuringSchedulingIgnoredDuringExecution:\n"
+        "        - weight: 0\n          preference: {matchExpressions: [{key: disk, operator: Exists}]}\n",
+        None,
+        "n1",
+        7,
+        "k8s.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+        "must be in the range 1-100",
+    ),
+    (
+        "configmap-over-1mib",
+        f'xrootd:\n  extra:\n    - "{BIG_DIRECTIVE}"\n',
+        None,
+        "n1",
+        4,
+        "xrootd.extra",
+        "Too long: must have at most 1048576 bytes",
     ),
 ]
 
@@ -134,7 +278,7 @@ CASES = [
 )
 def test_bad_values(values, tmp_path, text, site, file, line, key, reason):
     head = NODE_HEAD.replace("n1.example.org", "n1_bad") if key == "node.hostname" and not site else NODE_HEAD
-    vdir = values({"n1": head + text}, site)
+    vdir = values({"n1": text if text.startswith("node:") else head + text}, site)
     shown = f"{vdir}/nodes/n1.yaml" if file == "n1" else f"{vdir}/site.yaml"
 
     result = cachemgr("check", "--values", str(vdir))

@@ -20,8 +20,9 @@ import yaml
 from cachemgr import files, sandbox
 from cachemgr.credentials import throwaway
 from cachemgr.podman import engine, transform
-from cachemgr.render.engine import Instance, instances, render_node
+from cachemgr.render.engine import instances, render_node
 from cachemgr.render.write import write_outputs
+from cachemgr.runtime.settings import Instance
 from cachemgr.values.resolve import NodeValues, load_nodes
 
 
@@ -147,8 +148,7 @@ def create(
     (base,) = load_nodes(values_dir, [node])
     o = {
         **sandbox.loopback(base, origin),
-        **sandbox.disks_under(base, root),
-        "auth.cadir": str(root / "grid-security" / "certificates"),
+        **sandbox.relocated(base, root, ("cache.", "auth.cadir")),  # the hostPaths; the container's own stay
         **(extra or {}),
     }
     node_ = PodNode(root, values_dir, node, o)

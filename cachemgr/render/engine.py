@@ -8,27 +8,17 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 from pydantic import BaseModel
 
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT, RUNTIME_JSON, Auth, Instance, Paths, RunDir, Runtime, Selftest
 from cachemgr.stats import settings as exporter_settings
 from cachemgr.values.resolve import NodeValues
 from cachemgr.values.units import format_size
-
-
-@dataclass(frozen=True)
-class Instance:
-    """One xrootd (and, with a redirector, cmsd) instance of the cache node."""
-
-    name: str
-    auth: bool
-    port: int
-    http_port: int
-    origin: str
-    root: str
 
 
 @dataclass(frozen=True)
@@ -38,9 +28,6 @@ class RenderedNode:
     deployment: str  # k8s/<node>.yaml
     kustomization: str  # k8s/kustomize/<node>/kustomization.yaml
 
-
-# Where the pod mounts its ConfigMap, read-only; `cachemgr supervise` installs it into paths.config.
-CONFIGMAP_MOUNT = "/etc/cachemgr/configmap"
 
 # Fleet-wide outputs under k8s/fleet/, from every node of the site.
 FLEET_FILES = {"prometheus-scrape.yml": "prometheus-scrape.yml.j2", "podmonitor.yaml": "podmonitor.yaml.j2"}
@@ -52,6 +39,16 @@ def instances(v: NodeValues) -> list[Instance]:
         origin = v["origin.auth"] or v["origin.host"]
         found.append(Instance("auth", True, v["ports.auth"], v["ports.auth"], origin, v["cache.auth_root"]))
     return found
+
+
+def daemons(v: NodeValues) -> list[str]:
+    """What runs per instance: xrootd, and cmsd beside it when the node reports to a redirector."""
+    return ["xrootd", "cmsd"] if v["redirector"] else ["xrootd"]
+
+
+def disks(v: NodeValues) -> list[str]:
+    """Every directory the cache writes: its instances' namespace roots, then its data and metadata disks."""
+    return [i.root for i in instances(v)] + v["cache.data_disks"] + v["cache.meta_disks"]
 
 
 def _has_issuers(v: NodeValues) -> bool:
@@ -86,7 +83,7 @@ CONFIGMAP_FILES: dict[str, tuple[str, Callable[[NodeValues], bool], dict[str, An
     "supervisord-noauth.conf": ("supervisord-instance.conf.j2", _always, {"instance": "noauth"}),
     "supervisord-auth.conf": ("supervisord-instance.conf.j2", _auth, {"instance": "auth"}),
     "supervisord-services.conf": ("supervisord-services.conf.j2", _always, {}),
-    "runtime.json": ("runtime.json.j2", _always, {}),  # last: it lists the files above
+    RUNTIME_JSON: ("runtime.json.j2", _always, {}),  # last: it lists the files above
 }
 
 
@@ -148,7 +145,8 @@ def _context(v: NodeValues) -> dict[str, Any]:
             "app.kubernetes.io/managed-by": "cachemgr",
         },
         "instances": found,
-        "daemons": ["xrootd", "cmsd"] if v["redirector"] else ["xrootd"],
+        "run": RunDir(Path(v["paths.run"])),  # the files the pod's programs share
+        "daemons": daemons(v),
         "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
         "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
         "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
@@ -156,37 +154,37 @@ def _context(v: NodeValues) -> dict[str, Any]:
     }
 
 
-def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> dict[str, Any]:
+def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> Runtime:
     """What `cachemgr supervise`, `health`, `selftest` and `exporter` need to know in the pod (runtime.json)."""
-    return {
-        "files": files,
-        "user": v["xrootd.user"],
-        "paths": {"config": v["paths.config"], "run": v["paths.run"], "log": v["paths.log"]},
-        "instances": [vars(i) for i in found],
-        "disks": [i.root for i in found] + v["cache.data_disks"] + v["cache.meta_disks"],
-        "sentinel": v["cache.sentinel"] or None,
-        "disk_high": v["cache.disk_high"],
-        "inode_high": v["cache.inode_high"],
-        "blocksize": v["cache.blocksize"],
-        "drain": v["k8s.drain"],
-        "auth": {
-            "enabled": v["auth.enabled"],
-            "hostcert": v["auth.hostcert"],
-            "hostcert_secret": v["auth.hostcert_secret"] if v["auth.hostcert_from"] == "secret" else None,
-            "xrd_dir": v["auth.xrd_dir"],
-            "cadir": v["auth.cadir"],
-            "gridmap": v["auth.gridmap"],
-            "scitokens": f"{v['paths.config']}/scitokens.cfg" if _has_issuers(v) else None,
-        },
-        "selftest": {
-            "interval": v["selftest.interval"],
-            "miss_path": v["selftest.miss_path"],
+    return Runtime(
+        files=files,
+        user=v["xrootd.user"],
+        paths=Paths(config=v["paths.config"], run=v["paths.run"], log=v["paths.log"]),
+        instances=found,
+        disks=disks(v),
+        sentinel=v["cache.sentinel"] or None,
+        disk_high=v["cache.disk_high"],
+        inode_high=v["cache.inode_high"],
+        blocksize=v["cache.blocksize"],
+        drain=v["k8s.drain"],
+        auth=Auth(
+            enabled=v["auth.enabled"],
+            hostcert=v["auth.hostcert"],
+            hostcert_secret=v["auth.hostcert_secret"] if v["auth.hostcert_from"] == "secret" else None,
+            xrd_dir=v["auth.xrd_dir"],
+            cadir=v["auth.cadir"],
+            gridmap=v["auth.gridmap"],
+            scitokens=f"{v['paths.config']}/scitokens.cfg" if _has_issuers(v) else None,
+        ),
+        selftest=Selftest(
+            interval=v["selftest.interval"],
+            miss_path=v["selftest.miss_path"],
             # Another origin may not have the public instance's probe file: no default then.
-            "auth_miss_path": v["selftest.auth_miss_path"] or (None if v["origin.auth"] else v["selftest.miss_path"]),
-            "timeout": v["selftest.timeout"],
-        },
-        "exporter": exporter_settings.section(v),
-    }
+            auth_miss_path=v["selftest.auth_miss_path"] or (None if v["origin.auth"] else v["selftest.miss_path"]),
+            timeout=v["selftest.timeout"],
+        ),
+        exporter=exporter_settings.section(v),
+    )
 
 
 def config_checksum(configmap: dict[str, str]) -> str:
@@ -206,8 +204,8 @@ def render_node(v: NodeValues) -> RenderedNode:
             local = {**ctx, **extra}
             if "instance" in extra:
                 local["inst"] = by_name[extra["instance"]]
-            if key == "runtime.json":
-                local["runtime"] = _runtime(v, ctx["instances"], list(configmap))
+            if key == RUNTIME_JSON:
+                local["runtime"] = _runtime(v, ctx["instances"], list(configmap)).as_dict()
             configmap[key] = env.get_template(template).render(local)
     deployment = env.get_template("deployment.yaml.j2").render({**ctx, "checksum": config_checksum(configmap)})
     kustomization = env.get_template("kustomization.yaml.j2").render({**ctx, "configmap": configmap})

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from cachemgr.runtime import supervisor_rpc, xroot
-from cachemgr.runtime.settings import AUTH_OFF, DRAINING, FAILED, Runtime
+from cachemgr.runtime.settings import Runtime
 
 
 def disk_problems(rt: Runtime) -> list[str]:
@@ -31,15 +32,15 @@ def disk_problems(rt: Runtime) -> list[str]:
     return problems
 
 
-def _flag(rt: Runtime, name: str) -> str | None:
+def _flag(path: Path) -> str | None:
     try:
-        return (rt.run / name).read_text().strip()
+        return path.read_text().strip()
     except OSError:
         return None
 
 
 def live(rt: Runtime) -> list[str]:
-    if failed := _flag(rt, FAILED):
+    if failed := _flag(rt.run.failed):
         return [failed]
     try:
         programs = supervisor_rpc.programs(rt.run)
@@ -51,22 +52,22 @@ def live(rt: Runtime) -> list[str]:
         if name.startswith(("xrootd-", "cmsd-")) and info["statename"] != "RUNNING"
     ]
     for inst in rt.instances:
-        if f"xrootd-{inst['name']}" in programs and (why := xroot.answers(inst["port"])):
+        if f"xrootd-{inst.name}" in programs and (why := xroot.answers(inst.port)):
             problems.append(why)
     return problems
 
 
 def ready(rt: Runtime) -> list[str]:
     problems = live(rt)
-    if (rt.run / DRAINING).exists():
+    if rt.run.draining.exists():
         problems.append("draining for shutdown")
-    if auth_off := _flag(rt, AUTH_OFF):
+    if auth_off := _flag(rt.run.auth_off):
         problems.append(f"the authenticated instance is not running: {auth_off}")
     try:
-        result = json.loads((rt.run / "selftest.json").read_text())
+        result = json.loads(rt.run.selftest.read_text())
     except (OSError, ValueError):
         return [*problems, "no self-test result yet"]
-    stale = time.time() - result["time"] > 3 * rt.selftest["interval"] + rt.selftest["timeout"]
+    stale = time.time() - result["time"] > 3 * rt.selftest.interval + rt.selftest.timeout
     problems += ["the last self-test result is stale"] if stale else []
     problems += [
         f"self-test {name}: {check['detail']}" for name, check in result["checks"].items() if check["ok"] is False

@@ -24,7 +24,7 @@ from typing import Any
 from cachemgr import files
 from cachemgr.runtime import supervisor_rpc
 from cachemgr.runtime.health import disk_problems
-from cachemgr.runtime.settings import Runtime
+from cachemgr.runtime.settings import Instance, Runtime
 from cachemgr.stats.cinfo import Cinfo, encode, n_blocks
 
 PLANT_DIR = ".cachemgr-selftest"
@@ -85,19 +85,19 @@ def _check(fn: Callable[[], str]) -> dict[str, Any]:
         return {"ok": False, "detail": str(e) or type(e).__name__, "seconds": round(time.monotonic() - start, 3)}
 
 
-def _running(rt: Runtime) -> list[dict[str, Any]]:
+def _running(rt: Runtime) -> list[Instance]:
     """The instances supervisord runs (supervise leaves the authenticated one out without credentials)."""
     try:
         programs = supervisor_rpc.programs(rt.run)
     except OSError:
         programs = {}
-    return [i for i in rt.instances if i["name"] == "noauth" or f"xrootd-{i['name']}" in programs]
+    return [i for i in rt.instances if i.name == "noauth" or f"xrootd-{i.name}" in programs]
 
 
 def run_once(rt: Runtime) -> dict[str, Any]:
-    instances = {i["name"]: i for i in _running(rt)}
+    instances = {i.name: i for i in _running(rt)}
     inst = instances["noauth"]
-    root, timeout = Path(inst["root"]), rt.selftest["timeout"]
+    root, timeout = Path(inst.root), rt.selftest.timeout
     name, data = plant(root, rt.blocksize, rt.user)
 
     def hit(get) -> Callable[[], str]:
@@ -108,14 +108,14 @@ def run_once(rt: Runtime) -> dict[str, Any]:
 
         return fetch
 
-    def miss(via: dict[str, Any], param: str, get: Callable[[int, str, int], bytes]) -> dict[str, Any]:
-        path = rt.selftest[param]
+    def miss(via: Instance, param: str, get: Callable[[int, str, int], bytes]) -> dict[str, Any]:
+        path = getattr(rt.selftest, param)
         if not path:
             return {"ok": None, "detail": f"selftest.{param} unset", "seconds": 0}
 
         def fetch() -> str:
-            evict(Path(via["root"]), path)
-            return f"{len(get(via['port'], path, timeout))} bytes of {path} from the origin"
+            evict(Path(via.root), path)
+            return f"{len(get(via.port, path, timeout))} bytes of {path} from the origin"
 
         return _check(fetch)
 
@@ -127,8 +127,8 @@ def run_once(rt: Runtime) -> dict[str, Any]:
 
     try:
         checks = {
-            "hit_xroot": _check(hit(lambda p: _xroot_get(inst["port"], p, timeout))),
-            "hit_http": _check(hit(lambda p: _http_get(inst["http_port"], p, timeout))),
+            "hit_xroot": _check(hit(lambda p: _xroot_get(inst.port, p, timeout))),
+            "hit_http": _check(hit(lambda p: _http_get(inst.http_port, p, timeout))),
             "miss": miss(inst, "miss_path", _xroot_get),
             "disk": _check(disks),
         }
@@ -142,9 +142,9 @@ def run_once(rt: Runtime) -> dict[str, Any]:
 def loop(rt: Runtime, once: bool = False) -> int:
     while True:
         result = run_once(rt)
-        files.install_json(rt.run / "selftest.json", result)
+        files.install_json(rt.run.selftest, result)
         failed = [f"{n}: {c['detail']}" for n, c in result["checks"].items() if c["ok"] is False]
         print("self-test passed" if result["ok"] else f"self-test FAILED: {'; '.join(failed)}", flush=True)
         if once:
             return 0 if result["ok"] else 1
-        time.sleep(rt.selftest["interval"])
+        time.sleep(rt.selftest.interval)

@@ -1,16 +1,20 @@
-"""runtime.json: what the pod's programs need to know about their node (rendered from its values)."""
+"""runtime.json: what the pod's programs need to know about their node, as one typed structure.
+
+The renderer builds a Runtime from the node's values and writes it (runtime.json.j2); supervise, health, selftest, the
+exporter and status load it (load). The files the pod's programs share in paths.run are named in RunDir only.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-# Flag files in paths.run that `cachemgr health` reads; each holds a one-line reason.
-DRAINING = "draining"  # --ready fails while it exists
-FAILED = "failed"  # supervise cannot start the cache: --live and --ready fail with the reason
-AUTH_OFF = "auth-off"  # the node's authenticated instance was left out: --ready fails with the reason
+RUNTIME_JSON = "runtime.json"
+# Where the pod mounts its ConfigMap, read-only; `cachemgr supervise --configmap` installs it into paths.config,
+# which every other command's --config names.
+CONFIGMAP_MOUNT = "/etc/cachemgr/configmap"
 
 
 class PodConfigError(Exception):
@@ -18,28 +22,134 @@ class PodConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class Runtime:
-    raw: dict[str, Any]
+class RunDir:
+    """paths.run, and every file the pod's programs share there."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.raw[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def path(self, key: str) -> Path:
-        return Path(self.raw["paths"][key])
+    path: Path
 
     @property
-    def run(self) -> Path:
-        return self.path("run")
+    def tasks(self) -> Path:  # the scheduler's state: last runs of every task
+        return self.path / "tasks.json"
+
+    @property
+    def selftest(self) -> Path:  # the self-test's latest result
+        return self.path / "selftest.json"
+
+    @property
+    def process_exits(self) -> Path:  # unexpected exits counted by the process-events listener
+        return self.path / "processes.json"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.path / "supervisor.sock"
+
+    @property
+    def supervisor_pid(self) -> Path:
+        return self.path / "supervisord.pid"
+
+    @property
+    def programs(self) -> Path:  # the supervisord program groups this pod runs (links into paths.config)
+        return self.path / "supervisord.d"
+
+    # Flag files `cachemgr health` reads; each holds a one-line reason.
+    @property
+    def draining(self) -> Path:  # --ready fails while it exists
+        return self.path / "draining"
+
+    @property
+    def failed(self) -> Path:  # supervise cannot start the cache: --live and --ready fail with the reason
+        return self.path / "failed"
+
+    @property
+    def auth_off(self) -> Path:  # the node's authenticated instance was left out: --ready fails with the reason
+        return self.path / "auth-off"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One xrootd (and, with a redirector, cmsd) instance of the cache node."""
+
+    name: str
+    auth: bool
+    port: int
+    http_port: int
+    origin: str
+    root: str
+
+
+@dataclass(frozen=True)
+class Paths:
+    config: str  # where supervise installs the ConfigMap's files (the ConfigMap itself is mounted elsewhere)
+    run: str
+    log: str
+
+
+@dataclass(frozen=True)
+class Auth:
+    enabled: bool
+    hostcert: str
+    hostcert_secret: str | None  # the Secret the host cert comes from, when it does
+    xrd_dir: str
+    cadir: str
+    gridmap: str
+    scitokens: str | None
+
+
+@dataclass(frozen=True)
+class Selftest:
+    interval: float
+    miss_path: str | None
+    auth_miss_path: str | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Runtime:
+    files: list[str]  # the ConfigMap's other keys
+    user: str
+    paths: Paths
+    instances: list[Instance]
+    disks: list[str]  # namespace roots, data and metadata disks
+    sentinel: str | None
+    disk_high: float
+    inode_high: float
+    blocksize: int
+    drain: float
+    auth: Auth
+    selftest: Selftest
+    exporter: dict[str, Any]  # the exporter's own section (cachemgr/stats/settings.py reads it)
+
+    @property
+    def run(self) -> RunDir:
+        return RunDir(Path(self.paths.run))
+
+    @property
+    def config(self) -> Path:
+        return Path(self.paths.config)
+
+    @property
+    def log(self) -> Path:
+        return Path(self.paths.log)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Runtime:
+        parts = {"paths": Paths, "auth": Auth, "selftest": Selftest}
+        values = {f.name: raw[f.name] for f in fields(cls)}
+        values.update({name: kind(**raw[name]) for name, kind in parts.items()})
+        values["instances"] = [Instance(**i) for i in raw["instances"]]
+        return cls(**values)
 
 
 def load(config_dir: Path) -> Runtime:
-    path = config_dir / "runtime.json"
+    path = config_dir / RUNTIME_JSON
     try:
-        return Runtime(json.loads(path.read_text()))
+        return Runtime.from_dict(json.loads(path.read_text()))
     except OSError as e:
         raise PodConfigError(f"{path}: {e.strerror}: is {config_dir} a node's rendered ConfigMap?") from None
     except ValueError as e:
         raise PodConfigError(f"{path}: not JSON: {e}") from None
+    except (KeyError, TypeError) as e:
+        raise PodConfigError(f"{path}: {e!r}: is the ConfigMap rendered by this cachemgr?") from None

@@ -23,7 +23,7 @@ import psutil
 from cachemgr import files
 from cachemgr.runtime import preflight, supervisor_rpc
 from cachemgr.runtime.logs import Relay
-from cachemgr.runtime.settings import AUTH_OFF, DRAINING, FAILED, PodConfigError, Runtime, load
+from cachemgr.runtime.settings import RUNTIME_JSON, PodConfigError, Runtime, load
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.scheduler.state import State
@@ -59,8 +59,8 @@ def check_host_name() -> None:
 
 def install_config(source: Path, rt: Runtime) -> None:
     """Copy the ConfigMap's files to paths.config, expanding ${VAR} and ${VAR:-default}."""
-    target = rt.path("config")
-    names = [*rt.files, "runtime.json"]
+    target = rt.config
+    names = [*rt.files, RUNTIME_JSON]
     missing = [n for n in names if not (source / n).is_file()]
     if missing:
         raise PodConfigError(f"{source}: missing {', '.join(missing)}: the ConfigMap does not match runtime.json")
@@ -77,10 +77,10 @@ def install_config(source: Path, rt: Runtime) -> None:
 
 
 def prepare_dirs(rt: Runtime) -> None:
-    for key in ("run", "log"):
-        rt.path(key).mkdir(parents=True, exist_ok=True)
-    (rt.run / "supervisord.d").mkdir(exist_ok=True)
-    for path in [rt.run, *map(Path, rt.disks)]:  # xrootd writes its admin files and cache there
+    for path in (rt.run.path, rt.log):
+        path.mkdir(parents=True, exist_ok=True)
+    rt.run.programs.mkdir(exist_ok=True)
+    for path in [rt.run.path, *map(Path, rt.disks)]:  # xrootd writes its admin files and cache there
         path.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(path, rt.user, rt.user)
@@ -89,18 +89,18 @@ def prepare_dirs(rt: Runtime) -> None:
 def leave_out_auth(rt: Runtime, reason: str) -> bool:
     """The public cache still starts; the pod is not ready until the node's authenticated instance runs."""
     say(f"{reason}: the authenticated instance and its cmsd are left out; the public cache starts")
-    (rt.run / AUTH_OFF).write_text(reason)
+    rt.run.auth_off.write_text(reason)
     return False
 
 
 def run_start_tasks(rt: Runtime) -> bool:
     """The crontab's at-start tasks, in order. Returns whether the authenticated instance can run."""
-    auth = rt.auth["enabled"]
-    if auth and not Path(rt.auth["hostcert"]).exists():
-        secret = f" (is the Secret {rt.auth['hostcert_secret']} there?)" if rt.auth["hostcert_secret"] else ""
-        auth = leave_out_auth(rt, f"no host certificate at {rt.auth['hostcert']}{secret}")
-    state = State(rt.run / "tasks.json")
-    for entry in crontab.load(rt.path("config") / "cachemgr.crontab"):
+    auth = rt.auth.enabled
+    if auth and not Path(rt.auth.hostcert).exists():
+        secret = f" (is the Secret {rt.auth.hostcert_secret} there?)" if rt.auth.hostcert_secret else ""
+        auth = leave_out_auth(rt, f"no host certificate at {rt.auth.hostcert}{secret}")
+    state = State(rt.run.tasks)
+    for entry in crontab.load(rt.config / "cachemgr.crontab"):
         if not entry.at_start or (not auth and entry.task in ("fix-certs", "refresh-proxy")):
             continue
         start = time.time()
@@ -116,22 +116,22 @@ def run_start_tasks(rt: Runtime) -> bool:
 
 
 def link_programs(rt: Runtime, auth: bool) -> None:
-    active = rt.run / "supervisord.d"
+    active = rt.run.programs
     for old in active.glob("*.conf"):
         old.unlink()
     groups = ["noauth", "services"] + (["auth"] if auth else [])
     for group in groups:
-        (active / f"{group}.conf").symlink_to(rt.path("config") / f"supervisord-{group}.conf")
+        (active / f"{group}.conf").symlink_to(rt.config / f"supervisord-{group}.conf")
 
 
 def connections(rt: Runtime) -> int:
-    ports = {i["port"] for i in rt.instances} | {i["http_port"] for i in rt.instances}
+    ports = {i.port for i in rt.instances} | {i.http_port for i in rt.instances}
     return sum(1 for c in psutil.net_connections("tcp") if c.status == "ESTABLISHED" and c.laddr.port in ports)
 
 
 def drain(rt: Runtime, supervisord: subprocess.Popen) -> None:
     """Stop taking new clients (cmsd first: the redirector stops sending them), let transfers finish."""
-    (rt.run / DRAINING).touch()
+    rt.run.draining.touch()
     try:
         rpc = supervisor_rpc.connect(rt.run).supervisor
         for name, info in supervisor_rpc.programs(rt.run).items():
@@ -149,8 +149,8 @@ def refuse(rt: Runtime, message: str, stop: threading.Event) -> int:
     """Say once why the cache cannot start and stay up, failing the probes with the reason, until stopped:
     exiting would make a restart loop that repeats the line (or, for xrootd itself, explains nothing)."""
     print(f"cachemgr supervise: {message}", file=sys.stderr, flush=True)
-    rt.run.mkdir(parents=True, exist_ok=True)
-    (rt.run / FAILED).write_text(message)
+    rt.run.path.mkdir(parents=True, exist_ok=True)
+    rt.run.failed.write_text(message)
     stop.wait()
     return 1
 
@@ -164,8 +164,8 @@ def supervise(config_dir: Path) -> int:
     except PodConfigError as e:  # no runtime.json: no run dir for the probes to read a reason from
         print(f"cachemgr supervise: {e}", file=sys.stderr)
         return 1
-    for flag in (FAILED, AUTH_OFF, DRAINING):
-        (rt.run / flag).unlink(missing_ok=True)
+    for flag in (rt.run.failed, rt.run.auth_off, rt.run.draining):
+        flag.unlink(missing_ok=True)
     try:
         install_config(config_dir, rt)  # first: the probes read the installed runtime.json
         check_host_name()
@@ -175,12 +175,12 @@ def supervise(config_dir: Path) -> int:
     except (PodConfigError, ValuesError) as e:
         return refuse(rt, str(e), stop)
     link_programs(rt, auth)
-    relay = Relay(rt.path("log"), sys.stdout)
+    relay = Relay(rt.log, sys.stdout)
     relay.start()
     # Programs run `cachemgr`: the one beside this interpreter, not whatever else PATH finds first.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     supervisord = subprocess.Popen(
-        [sys.executable, "-m", "supervisor.supervisord", "-c", str(rt.path("config") / "supervisord.conf")],
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(rt.config / "supervisord.conf")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

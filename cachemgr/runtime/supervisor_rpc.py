@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import xmlrpc.client
-from pathlib import Path
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from cachemgr.runtime.settings import RunDir
 
-def url(run_dir: Path) -> str:
+
+def url(run: RunDir) -> str:
     """Where the pod's supervisord listens (supervisord.conf puts its socket in paths.run)."""
-    return f"unix://{run_dir}/supervisor.sock"
+    return f"unix://{run.supervisor_socket}"
 
 
-def connect(run_dir: Path) -> xmlrpc.client.ServerProxy:
-    return connect_url(url(run_dir))
+def connect(run: RunDir) -> xmlrpc.client.ServerProxy:
+    return connect_url(url(run))
 
 
 def connect_url(server_url: str) -> xmlrpc.client.ServerProxy:
@@ -27,5 +28,5 @@ def programs_at(server_url: str) -> dict[str, dict]:
     return {info["name"]: info for info in connect_url(server_url).supervisor.getAllProcessInfo()}
 
 
-def programs(run_dir: Path) -> dict[str, dict]:
-    return programs_at(url(run_dir))
+def programs(run: RunDir) -> dict[str, dict]:
+    return programs_at(url(run))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cachemgr.params import BY_NAME
-from cachemgr.runtime.settings import PodConfigError, Runtime
+from cachemgr.runtime.settings import PodConfigError, RunDir, Runtime
 from cachemgr.values.units import parse_duration
 
 if TYPE_CHECKING:
@@ -59,18 +59,10 @@ class Settings:
             raise ValueError(f"listen: {self.listen!r} is not HOST:PORT")
         return host, int(port)
 
-    # Files in run_dir the pod's other programs write.
     @property
-    def tasks_state(self) -> Path:
-        return self.run_dir / "tasks.json"
-
-    @property
-    def selftest_results(self) -> Path:
-        return self.run_dir / "selftest.json"
-
-    @property
-    def process_exits(self) -> Path:
-        return self.run_dir / "processes.json"
+    def run(self) -> RunDir:
+        """The files the pod's other programs write there."""
+        return RunDir(self.run_dir)
 
 
 def section(v: NodeValues) -> dict[str, Any]:
@@ -105,7 +97,7 @@ def _type(f: Field) -> tuple[Callable[[Any], Any], bool]:
 def from_runtime(rt: Runtime) -> Settings:
     values = {}
     try:
-        raw = {**rt.raw["exporter"], "run_dir": rt.run}
+        raw = {**rt.exporter, "run_dir": rt.paths.run}
         for f in fields(Settings):
             item, many = _type(f)
             value = raw[f.name]

@@ -14,6 +14,11 @@ from cachemgr.params import BY_NAME
 Path_ = tuple[str | int, ...]
 
 
+def dotted(name: str, loc: Path_) -> str:
+    """A key as problems show it: k8s.tolerations + (0, "value") -> k8s.tolerations[0].value."""
+    return name + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     file: str

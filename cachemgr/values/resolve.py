@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import expandvars
 from pydantic import TypeAdapter, ValidationError
 
 from cachemgr.params import BY_NAME, PARAMS
-from cachemgr.values.load import Entry, Problem, ValuesError, flatten, read_yaml
+from cachemgr.values.load import Entry, Path_, Problem, ValuesError, dotted, flatten, read_yaml
 from cachemgr.values.rules import cross_checks
 from cachemgr.values.types import KINDS
 
@@ -27,9 +27,15 @@ class NodeValues:
     file: str
     flat: dict[str, Any]
     sources: dict[str, tuple[str, int]]  # parameter -> (file, line) it was set at; node file, line 1 for defaults
+    entries: dict[str, Entry] = field(default_factory=dict)  # parameters set in a file, with their items' lines
 
     def __getitem__(self, name: str) -> Any:
         return self.flat[name]
+
+    def where(self, name: str, loc: Path_ = ()) -> tuple[str, int]:
+        """File and line of a parameter, or of a place inside its value (k8s.tolerations, (0, "value"))."""
+        entry = self.entries.get(name)
+        return (entry.file, entry.line_of(loc)) if entry else self.sources[name]
 
     def tree(self) -> dict[str, Any]:
         """Nested form for templates: v.cache.ram."""
@@ -63,10 +69,6 @@ def _expand(raw: Any, env: Mapping[str, str]) -> Any:
     if isinstance(raw, dict):
         return {k: _expand(x, env) for k, x in raw.items()}
     return raw
-
-
-def _key(name: str, loc: tuple) -> str:
-    return name + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc)
 
 
 def _reason(err: dict) -> str:
@@ -126,7 +128,7 @@ def resolve(
             for err in e.errors():
                 line = entry.line_of(err["loc"]) if entry else 1
                 file = entry.file if entry else "(default)"
-                problems.append(Problem(file, line, _key(p.name, err["loc"]), _reason(err)))
+                problems.append(Problem(file, line, dotted(p.name, err["loc"]), _reason(err)))
 
     if "node.name" in flat:
         if flat["node.name"] != node_file.stem:
@@ -140,7 +142,7 @@ def resolve(
         problems = cross_checks(flat, blame)
     if problems:
         raise ValuesError(problems)
-    return NodeValues(flat["node.name"], shown, flat, blame)
+    return NodeValues(flat["node.name"], shown, flat, blame, merged)
 
 
 def load_site(values_dir: Path) -> dict[str, Entry]:

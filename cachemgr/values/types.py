@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from cachemgr.k8s import quantity
 from cachemgr.values.units import parse_duration, parse_size
 from cachemgr.values.units import text as _text
 
@@ -18,7 +19,6 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*"
 )
-_QUANTITY = re.compile(r"\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 _ACCOUNT = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?")
 
@@ -86,7 +86,14 @@ def _matching(pattern: re.Pattern[str], reason: str):
 parse_dns_label = _matching(_DNS_LABEL, 'a DNS label (lower-case letters, digits and "-", at most 63)')
 parse_hostname = _matching(_HOSTNAME, "a host name")
 parse_account = _matching(_ACCOUNT, "a Unix account name")
-parse_quantity = _matching(_QUANTITY, "a Kubernetes quantity (use 2, 500m, 16Gi)")
+
+
+def parse_quantity(raw: Any) -> str:
+    """Kept as written (it is rendered as is); a syntax the API server would not parse is refused here, at its
+    line. Its value (negative, above the limit) is the API server's rules' to judge (cachemgr/k8s/rules.py)."""
+    text = _text(raw)
+    quantity.parse(text)
+    return text
 
 
 def parse_word(raw: Any) -> str:
@@ -159,10 +166,13 @@ class ProtectedNamespace(_Strict):
 
 
 class Toleration(_Strict):
-    key: str
-    operator: str = "Exists"
+    """Rendered as written: no operator means Equal to the API server (k8s/rules.py checks the combinations)."""
+
+    key: str | None = None
+    operator: str | None = None
     value: str | None = None
     effect: str | None = None
+    tolerationSeconds: int | None = None  # the API's field name: rendered as is
 
 
 # The names the parameter table and docs use for each kind.

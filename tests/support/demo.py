@@ -29,7 +29,7 @@ class Demo:
 
     @property
     def root(self) -> Path:
-        return Path(self.env["CACHE_DIR"]).parents[1]
+        return Path(self.env["ORIGIN_DIR"]).parents[1]
 
     def stop(self, sig: int = signal.SIGTERM) -> float:
         """Signal the demo; return how long it took to exit."""

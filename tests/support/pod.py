@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cachemgr import sandbox
 from cachemgr.runtime import supervisor_rpc
+from cachemgr.runtime.settings import RunDir
 from support import EXAMPLE, cachemgr, processes_naming
 from support.metrics import samples, scrape, value
 from support.wait import eventually
@@ -30,7 +31,7 @@ class Pod:
         root = Path(tempfile.mkdtemp(prefix="cachemgr-test-pod-"))
         self.box = sandbox.create(EXAMPLE, node, root, origin=origin, extra={**QUIET, **extra})
         self.v = self.box.values
-        self.run = Path(self.v["paths.run"])
+        self.run = RunDir(Path(self.v["paths.run"]))
         self.out = tmp_path / "supervise.out"
         self.proc: subprocess.Popen | None = None
 

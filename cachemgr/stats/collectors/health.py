@@ -30,7 +30,7 @@ class HealthCollector(Collector):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HealthCollector:
-        return cls(settings.selftest_results)
+        return cls(settings.run.selftest)
 
     def collect(self) -> Iterator[Metric]:
         result = read_json(self.selftest_file)

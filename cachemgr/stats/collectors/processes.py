@@ -36,7 +36,7 @@ class ProcessesCollector(Collector):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessesCollector:
-        return cls(supervisor_rpc.url(settings.run_dir), settings.process_exits)
+        return cls(supervisor_rpc.url(settings.run), settings.run.process_exits)
 
     def collect(self) -> Iterator[Metric]:
         try:

@@ -34,7 +34,7 @@ class TasksCollector(Collector):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TasksCollector:
-        return cls(settings.tasks_state)
+        return cls(settings.run.tasks)
 
     def collect(self) -> Iterator[Metric]:
         state = read_json(self.state_file)
