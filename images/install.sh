@@ -5,21 +5,22 @@
 #   --test      also what the tests need (pytest, ruff, kubernetes-validate; promtool from prometheus; slapd;
 #               podman, runc and mmdebstrap to build and run the image)
 #   --container also podman, runc and mmdebstrap (images/build.sh, cachemgr demo --pod)
-#   --image     install a copy of cachemgr, not a link to this checkout (the image drops its sources)
+#   --image     install a copy of cachemgr, not a link to this checkout (the image drops its sources), without
+#               what only rendering needs (the kubernetes client)
 #   --venv DIR  where cachemgr is installed (default: .venv in the repo); as root, cachemgr is linked
 #               into /usr/local/bin
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"
-extras=""
+extras="[render]"
 extra_packages=""
 editable="-e"
 container_packages="podman runc catatonit mmdebstrap containernetworking-plugins"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --test) extras="[test]"; extra_packages="$extra_packages prometheus slapd ldap-utils $container_packages" ;;
+    --test) extras="[render,test]"; extra_packages="$extra_packages prometheus slapd ldap-utils $container_packages" ;;
     --container) extra_packages="$extra_packages $container_packages" ;;
-    --image) editable="" ;;
+    --image) editable=""; extras="" ;;
     --venv) venv=$2; shift ;;
     *) echo "usage: $0 [--test] [--container] [--image] [--venv DIR]" >&2; exit 2 ;;
   esac

@@ -229,7 +229,7 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
             got = samples(running.scrape())  # 200
             assert by_label(got, "cachemgr_scrape_collector_success", "collector") == {
                 "cache_scan": 1, "filesystem": 1, "summary": 1, "gstream": 1, "credentials": 1,
-                "tasks": 0, "health": 0, "processes": 0,
+                "tasks": 0, "selftest": 0, "processes": 0,
             }  # fmt: skip
             assert got["cachemgr_filesystem_up", (("path", str(root)), ("role", "data"))] == 1
             assert got["cachemgr_cache_scan_errors_total", ()] == 0
@@ -243,7 +243,7 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     failures = [line for line in running.proc.stderr.read().splitlines() if "failed" in line]
     assert [line.split(":")[1].strip() for line in failures] == [
         "collector tasks failed",
-        "collector health failed",
+        "collector selftest failed",
         "collector processes failed",
     ], failures  # each once, though scraped four times
 
@@ -258,7 +258,7 @@ def test_settings_from_the_nodes_runtime_json(cache: Cache, exporter: Running):
             "filesystem",
             "tasks",
             "credentials",
-            "health",
+            "selftest",
             "processes",
         }
         disks = {dict(labels)["path"] for name, labels in got if name == "cachemgr_filesystem_size_bytes"}

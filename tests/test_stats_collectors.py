@@ -21,7 +21,7 @@ from cachemgr.stats.collectors import credentials
 from cachemgr.stats.collectors.credentials import CredentialsCollector
 from cachemgr.stats.collectors.filesystem import FilesystemCollector
 from cachemgr.stats.collectors.gstream import GstreamCollector
-from cachemgr.stats.collectors.health import HealthCollector
+from cachemgr.stats.collectors.selftest import SelftestCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
 from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.stats.registry import Scrape, build
@@ -191,7 +191,7 @@ def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_p
     selftest.write_text('{"time": 1}')  # no "checks"
     scrape = Scrape(
         {
-            "health": HealthCollector(selftest),
+            "selftest": SelftestCollector(selftest),
             "tasks": TasksCollector(tmp_path / "tasks.json"),  # missing: no task ran yet, not a failure
             "filesystem": FilesystemCollector({"data": [str(tmp_path)]}),
         }
@@ -199,21 +199,21 @@ def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_p
     for _ in range(3):
         m = collect(scrape)
         assert by_label(m, "cachemgr_scrape_collector_success", "collector") == {
-            "health": 0,
+            "selftest": 0,
             "tasks": 1,
             "filesystem": 1,
         }
         assert set(by_label(m, "cachemgr_scrape_collector_duration_seconds", "collector")) == {
-            "health", "tasks", "filesystem"
+            "selftest", "tasks", "filesystem"
         }  # fmt: skip
         assert m["cachemgr_filesystem_up", (("path", str(tmp_path)), ("role", "data"))] == 1
         assert not {name for name, _ in m if name.startswith("cachemgr_selftest_")}
     [logged] = capsys.readouterr().err.splitlines()
-    assert logged.startswith("cachemgr exporter: collector health failed: KeyError: 'checks' (health.py:"), logged
+    assert logged.startswith("cachemgr exporter: collector selftest failed: KeyError: 'checks' (selftest.py:"), logged
     selftest.write_text('{"time": 1, "checks": {"disk": {"ok": true, "seconds": 0.5}}}')
     collect(scrape)
     assert collect(scrape)["cachemgr_selftest_success", (("check", "disk"),)] == 1
-    assert capsys.readouterr().err.splitlines() == ["cachemgr exporter: collector health works again"]
+    assert capsys.readouterr().err.splitlines() == ["cachemgr exporter: collector selftest works again"]
 
 
 def test_an_unknown_collector_name_is_refused_before_any_starts():

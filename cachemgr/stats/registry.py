@@ -22,8 +22,8 @@ from cachemgr.stats.collectors.cache_scan import CacheScanCollector
 from cachemgr.stats.collectors.credentials import CredentialsCollector
 from cachemgr.stats.collectors.filesystem import FilesystemCollector
 from cachemgr.stats.collectors.gstream import GstreamCollector
-from cachemgr.stats.collectors.health import HealthCollector
 from cachemgr.stats.collectors.processes import ProcessesCollector
+from cachemgr.stats.collectors.selftest import SelftestCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
 from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.stats.settings import Settings
@@ -35,7 +35,7 @@ COLLECTORS: dict[str, type[Collector]] = {
     "gstream": GstreamCollector,
     "tasks": TasksCollector,
     "credentials": CredentialsCollector,
-    "health": HealthCollector,
+    "selftest": SelftestCollector,
     "processes": ProcessesCollector,
 }
 

@@ -22,14 +22,14 @@ DURATION = Family("cachemgr_selftest_duration_seconds", "Time the check took", (
 WHEN = Family("cachemgr_selftest_timestamp_seconds", "When the self-test last ran")
 
 
-class HealthCollector(Collector):
+class SelftestCollector(Collector):
     FAMILIES = (SUCCESS, DURATION, WHEN)
 
     def __init__(self, selftest_file: Path):
         self.selftest_file = selftest_file
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> HealthCollector:
+    def from_settings(cls, settings: Settings) -> SelftestCollector:
         return cls(settings.run.selftest)
 
     def collect(self) -> Iterator[Metric]:
