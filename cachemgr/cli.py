@@ -220,8 +220,8 @@ def parser() -> argparse.ArgumentParser:
     tasks = s.add_subparsers(dest="task", required=True)
     from cachemgr.tasks import TASKS
 
-    for name, module in TASKS.items():
-        module.add_arguments(tasks.add_parser(name, help=(module.__doc__ or "").split("\n")[0]))
+    for name, spec in TASKS.items():
+        spec.add_arguments(tasks.add_parser(name, help=spec.summary))
     s.set_defaults(func=cmd_task)
 
     s = sub.add_parser("cron", help="run the scheduled tasks of a crontab (a supervisord program)")
