@@ -87,12 +87,12 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
     from cachemgr.scheduler import crontab
     from cachemgr.scheduler.runner import Scheduler
-    from cachemgr.scheduler.state import State
+    from cachemgr.scheduler.state import TaskStates
 
     entries = crontab.load(args.crontab)
     if args.no_at_start:  # `cachemgr supervise` ran them already
         entries = [dataclasses.replace(e, at_start=False) for e in entries]
-    scheduler = Scheduler(entries, State(args.state))
+    scheduler = Scheduler(entries, TaskStates(args.state))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: scheduler.stop.set())
     scheduler.run()

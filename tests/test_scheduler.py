@@ -20,7 +20,7 @@ from cachemgr.params import BY_NAME
 from cachemgr.render.engine import render_node
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import Scheduler
-from cachemgr.scheduler.state import State
+from cachemgr.scheduler.state import TaskStates
 from cachemgr.tasks import TASKS
 from cachemgr.values.load import ValuesError
 from cachemgr.values.resolve import lists_dns, load_nodes
@@ -45,7 +45,7 @@ class VirtualClock:
 
 def run(text: str, tmp_path, minutes: int, real: float):
     entries = crontab.parse(text, "test.crontab")
-    state = State(tmp_path / "tasks.json")
+    state = TaskStates(tmp_path / "tasks.json")
     lines: list[str] = []
     Scheduler(entries, state, VirtualClock(START, real), log=lines.append).run(until=START + minutes * 60)
     return json.loads((tmp_path / "tasks.json").read_text())["tasks"], lines
@@ -97,11 +97,11 @@ def test_timeout_kills_the_task(tmp_path):
 
 
 def test_state_survives_a_restart(tmp_path):
-    state = State(tmp_path / "tasks.json")
+    state = TaskStates(tmp_path / "tasks.json")
     state.started("gridmap", 100.0)
     state.finished("gridmap", 103.0, ok=False, error="boom")
     state.started("gridmap", 200.0)  # killed while running
-    again = State(tmp_path / "tasks.json")
+    again = TaskStates(tmp_path / "tasks.json")
     assert again.tasks["gridmap"] | {} == {
         "last_start": 200.0,
         "last_success": None,

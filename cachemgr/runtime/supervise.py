@@ -26,7 +26,7 @@ from cachemgr.runtime.logs import Relay
 from cachemgr.runtime.settings import RUNTIME_JSON, PodConfigError, Runtime, load
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
-from cachemgr.scheduler.state import State
+from cachemgr.scheduler.state import TaskStates
 from cachemgr.tasks import TASKS, start_rank
 from cachemgr.values.load import ValuesError
 
@@ -101,7 +101,7 @@ def run_start_tasks(rt: Runtime) -> bool:
     if auth and not Path(rt.auth.hostcert).exists():
         secret = f" (is the Secret {rt.auth.hostcert_secret} there?)" if rt.auth.hostcert_secret else ""
         auth = leave_out_auth(rt, f"no host certificate at {rt.auth.hostcert}{secret}")
-    state = State(rt.run.tasks)
+    state = TaskStates(rt.run.tasks)
     entries = crontab.load(rt.config / "cachemgr.crontab")
     for entry in sorted((e for e in entries if e.at_start), key=lambda e: start_rank(e.task)):
         spec = TASKS[entry.task]
