@@ -87,12 +87,12 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
     from cachemgr.scheduler import crontab
     from cachemgr.scheduler.runner import Scheduler
-    from cachemgr.scheduler.state import State
+    from cachemgr.scheduler.state import TaskStates
 
     entries = crontab.load(args.crontab)
     if args.no_at_start:  # `cachemgr supervise` ran them already
         entries = [dataclasses.replace(e, at_start=False) for e in entries]
-    scheduler = Scheduler(entries, State(args.state))
+    scheduler = Scheduler(entries, TaskStates(args.state))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: scheduler.stop.set())
     scheduler.run()
@@ -220,8 +220,8 @@ def parser() -> argparse.ArgumentParser:
     tasks = s.add_subparsers(dest="task", required=True)
     from cachemgr.tasks import TASKS
 
-    for name, module in TASKS.items():
-        module.add_arguments(tasks.add_parser(name, help=(module.__doc__ or "").split("\n")[0]))
+    for name, spec in TASKS.items():
+        spec.add_arguments(tasks.add_parser(name, help=spec.summary))
     s.set_defaults(func=cmd_task)
 
     s = sub.add_parser("cron", help="run the scheduled tasks of a crontab (a supervisord program)")

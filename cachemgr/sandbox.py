@@ -22,6 +22,7 @@ from cachemgr.render.engine import RenderedNode, daemons, disks, instances, rend
 from cachemgr.runtime.settings import Instance
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
+from cachemgr.tasks import start_rank
 from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd import process
 
@@ -74,15 +75,15 @@ class Sandbox:
         )
 
     def make_credentials(self) -> None:
-        """What the pod's start makes of the mounted CA dir and host cert, when no supervise does it (fetch-crl
-        aside: there is no CRL to fetch here)."""
-        if self.values["auth.enabled"]:
-            self.run_tasks("fix-certs", "refresh-proxy", "gridmap")
+        """What the pod's start makes of the mounted CA dir and host cert, when no supervise does it."""
+        self.run_tasks()
 
     def run_tasks(self, *names: str) -> None:
-        """Run these at-start tasks of the rendered crontab, as `cachemgr supervise` would."""
-        for entry in crontab.load(self.config_dir / "cachemgr.crontab"):
-            if entry.at_start and entry.task in names:
+        """Run the rendered crontab's at-start tasks (or only these), in start-up order, as `cachemgr supervise`
+        would."""
+        entries = crontab.load(self.config_dir / "cachemgr.crontab")
+        for entry in sorted(entries, key=lambda e: start_rank(e.task)):
+            if entry.at_start and (not names or entry.task in names):
                 ok, detail = execute(task_command(entry), entry.timeout)
                 if not ok:
                     raise process.StartError(f"task {entry.task} failed: {detail}")

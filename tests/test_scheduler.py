@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from support import EXAMPLE, REPO, cachemgr
@@ -16,12 +17,14 @@ from support.httpserve import serve
 from support.wait import eventually
 
 from cachemgr.gridmap import mapfile
+from cachemgr.params import BY_NAME
 from cachemgr.render.engine import render_node
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import Scheduler
-from cachemgr.scheduler.state import State
+from cachemgr.scheduler.state import TaskStates
+from cachemgr.tasks import TASKS
 from cachemgr.values.load import ValuesError
-from cachemgr.values.resolve import load_nodes
+from cachemgr.values.resolve import lists_dns, load_nodes
 
 START = dt.datetime(2026, 1, 5, 12, 0, 30).astimezone().timestamp()
 
@@ -43,7 +46,7 @@ class VirtualClock:
 
 def run(text: str, tmp_path, minutes: int, real: float):
     entries = crontab.parse(text, "test.crontab")
-    state = State(tmp_path / "tasks.json")
+    state = TaskStates(tmp_path / "tasks.json")
     lines: list[str] = []
     Scheduler(entries, state, VirtualClock(START, real), log=lines.append).run(until=START + minutes * 60)
     return json.loads((tmp_path / "tasks.json").read_text())["tasks"], lines
@@ -95,11 +98,11 @@ def test_timeout_kills_the_task(tmp_path):
 
 
 def test_state_survives_a_restart(tmp_path):
-    state = State(tmp_path / "tasks.json")
+    state = TaskStates(tmp_path / "tasks.json")
     state.started("gridmap", 100.0)
     state.finished("gridmap", 103.0, ok=False, error="boom")
     state.started("gridmap", 200.0)  # killed while running
-    again = State(tmp_path / "tasks.json")
+    again = TaskStates(tmp_path / "tasks.json")
     assert again.tasks["gridmap"] | {} == {
         "last_start": 200.0,
         "last_success": None,
@@ -146,6 +149,43 @@ def test_rendered_crontabs_are_valid():
             assert next(e for e in entries if e.task == "fetch-crl").schedule == "45 */6 * * *"
         else:
             assert entries == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"gridmap.source": None, "auth.voms_command": "voms-proxy-init -voms ligo -out {out} -valid {hours}:00"},
+        {"auth.origin_credential": "hostcert", "gridmap.max_shrink": 0.25, "gridmap.ldap_base": "ou=a b;c,dc=org"},
+    ],
+)
+def test_crontab_lines_pass_the_node_values_their_specs_name(overrides):
+    """Each task's line, parsed as `cachemgr task` parses it, gives every option its parameter's node value."""
+    for node in load_nodes(EXAMPLE, None, overrides):
+        if not node["auth.enabled"]:
+            continue
+        entries = {e.task: e for e in crontab.parse(render_node(node).configmap["cachemgr.crontab"], node.name)}
+        assert list(entries) == [name for name, spec in TASKS.items() if spec.when(node)]
+        for name, entry in entries.items():
+            args = vars(crontab.task_parser(name).parse_args(entry.args))
+            for option in TASKS[name].options:
+                value = node[option.param] if option.param else None
+                if option.param and option.when(node) and value not in (None, ""):
+                    dest = option.flag.removeprefix("--").replace("-", "_")
+                    assert args[dest] == (option.type(value) if isinstance(value, str) else value), (name, dest)
+            if name == "gridmap":
+                local = f"{node['paths.config']}/grid-mapfile.local"
+                assert (args["local"] == Path(local)) == (not node["gridmap.source"] or lists_dns(node))
+
+
+def test_task_options_default_to_the_parameter_table():
+    for name, spec in TASKS.items():
+        args = vars(crontab.task_parser(name).parse_args([]))
+        for option in spec.options:
+            if option.param:
+                dest = option.flag.removeprefix("--").replace("-", "_")
+                raw = BY_NAME[option.param].default
+                assert args[dest] == (option.type(raw) if isinstance(raw, str) else raw), (name, dest)
 
 
 def test_cron_command_stops_on_sigterm(tmp_path):

@@ -1,6 +1,6 @@
 """Collectors fed directly: packets as XRootD 5.5.3 sent them, the scheduler's real state file, real X.509 files.
 
-Expected values come from the packets' numbers, `openssl`, and the scheduler's own State class. Also the scrape
+Expected values come from the packets' numbers, `openssl`, and the scheduler's own TaskStates class. Also the scrape
 that runs them: a collector that fails costs only its own metrics, and is logged once per change.
 """
 
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from support.metrics import by_label, collect
 
 from cachemgr.credentials import throwaway
-from cachemgr.scheduler.state import State
+from cachemgr.scheduler.state import TaskStates
 from cachemgr.stats.collectors import credentials
 from cachemgr.stats.collectors.credentials import CredentialsCollector
 from cachemgr.stats.collectors.filesystem import FilesystemCollector
@@ -93,7 +93,7 @@ def test_gstream_bytes_by_namespace_prefix():
 def test_tasks_from_the_schedulers_state_file(tmp_path: Path):
     path = tmp_path / "tasks.json"
     assert collect(TasksCollector(path)) == {}, "no state file: no task has run, nothing to export"
-    state = State(path)
+    state = TaskStates(path)
     state.started("fetch-crl", 100.0)
     state.finished("fetch-crl", 103.5, ok=False, error="timeout")
     state.started("fetch-crl", 200.0)

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from cachemgr.runtime.settings import CONFIGMAP_MOUNT, RUNTIME_JSON, Auth, Instance, Paths, RunDir, Runtime, Selftest
 from cachemgr.stats import settings as exporter_settings
-from cachemgr.values.resolve import NodeValues
+from cachemgr.tasks import TASKS
+from cachemgr.values.resolve import NodeValues, lists_dns
 from cachemgr.values.units import format_size
 
 
@@ -55,10 +56,6 @@ def _has_issuers(v: NodeValues) -> bool:
     return any(ns.issuers for ns in v["namespaces.protected"])
 
 
-def _has_dns(v: NodeValues) -> bool:
-    return any(ns.dns for ns in v["namespaces.protected"])
-
-
 def _auth(v: NodeValues) -> bool:
     return v["auth.enabled"]
 
@@ -77,7 +74,7 @@ CONFIGMAP_FILES: dict[str, tuple[str, Callable[[NodeValues], bool], dict[str, An
     "lcmaps.cfg": ("lcmaps.cfg.j2", _auth, {}),
     "voms-mapfile": ("voms-mapfile.j2", _auth, {}),
     "scitokens.cfg": ("scitokens.cfg.j2", lambda v: _auth(v) and _has_issuers(v), {}),
-    "grid-mapfile.local": ("grid-mapfile.local.j2", lambda v: _auth(v) and _has_dns(v), {}),
+    "grid-mapfile.local": ("grid-mapfile.local.j2", lambda v: _auth(v) and lists_dns(v), {}),
     "cachemgr.crontab": ("cachemgr.crontab.j2", _always, {}),
     "supervisord.conf": ("supervisord.conf.j2", _always, {}),
     "supervisord-noauth.conf": ("supervisord-instance.conf.j2", _always, {"instance": "noauth"}),
@@ -150,7 +147,7 @@ def _context(v: NodeValues) -> dict[str, Any]:
         "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
         "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
         "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
-        "local_gridmap": _has_dns(v),
+        "task_lines": [spec.crontab_line(v) for spec in TASKS.values() if spec.when(v)],
     }
 
 

@@ -26,7 +26,8 @@ from cachemgr.runtime.logs import Relay
 from cachemgr.runtime.settings import RUNTIME_JSON, PodConfigError, Runtime, load
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
-from cachemgr.scheduler.state import State
+from cachemgr.scheduler.state import TaskStates
+from cachemgr.tasks import TASKS, start_rank
 from cachemgr.values.load import ValuesError
 
 
@@ -94,21 +95,24 @@ def leave_out_auth(rt: Runtime, reason: str) -> bool:
 
 
 def run_start_tasks(rt: Runtime) -> bool:
-    """The crontab's at-start tasks, in order. Returns whether the authenticated instance can run."""
+    """The crontab's at-start tasks, in start-up order (tasks.TASKS), those needing the host certificate only
+    while there is a usable one. Returns whether the authenticated instance can run."""
     auth = rt.auth.enabled
     if auth and not Path(rt.auth.hostcert).exists():
         secret = f" (is the Secret {rt.auth.hostcert_secret} there?)" if rt.auth.hostcert_secret else ""
         auth = leave_out_auth(rt, f"no host certificate at {rt.auth.hostcert}{secret}")
-    state = State(rt.run.tasks)
-    for entry in crontab.load(rt.config / "cachemgr.crontab"):
-        if not entry.at_start or (not auth and entry.task in ("fix-certs", "refresh-proxy")):
+    state = TaskStates(rt.run.tasks)
+    entries = crontab.load(rt.config / "cachemgr.crontab")
+    for entry in sorted((e for e in entries if e.at_start), key=lambda e: start_rank(e.task)):
+        spec = TASKS[entry.task]
+        if spec.needs_host_cert and not auth:
             continue
         start = time.time()
         state.started(entry.task, start)
         ok, detail = execute(task_command(entry), entry.timeout)
         state.finished(entry.task, time.time(), ok, None if ok else detail)
         say(f"task {entry.task} {'succeeded' if ok else 'FAILED'}: {detail}")
-        if entry.task == "fix-certs" and not ok:
+        if spec.installs_host_cert and not ok:
             auth = leave_out_auth(rt, f"no usable host certificate: {detail}")
     if auth and (problems := preflight.auth_problems(rt)):
         auth = leave_out_auth(rt, "; ".join(problems))

@@ -19,7 +19,7 @@ from cachemgr.values.load import Problem, ValuesError
 
 
 @dataclass(frozen=True)
-class Entry:
+class CronEntry:
     line: int
     schedule: str
     task: str
@@ -49,8 +49,8 @@ def task_parser(name: str) -> argparse.ArgumentParser:
     return p
 
 
-def parse(text: str, source: str) -> list[Entry]:
-    entries: list[Entry] = []
+def parse(text: str, source: str) -> list[CronEntry]:
+    entries: list[CronEntry] = []
     problems: list[Problem] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -71,14 +71,14 @@ def parse(text: str, source: str) -> list[Entry]:
             problems.append(Problem(source, number, task, str(e)))
             continue
         entries.append(
-            Entry(number, schedule, task, tuple(task_args), options.delay, options.timeout, options.at_start)
+            CronEntry(number, schedule, task, tuple(task_args), options.delay, options.timeout, options.at_start)
         )
     if problems:
         raise ValuesError(problems)
     return entries
 
 
-def load(path: Path) -> list[Entry]:
+def load(path: Path) -> list[CronEntry]:
     try:
         text = path.read_text()
     except OSError as e:

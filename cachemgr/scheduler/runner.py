@@ -16,8 +16,8 @@ from typing import Protocol
 
 from croniter import croniter
 
-from cachemgr.scheduler.crontab import Entry
-from cachemgr.scheduler.state import State
+from cachemgr.scheduler.crontab import CronEntry
+from cachemgr.scheduler.state import TaskStates
 
 
 class Clock(Protocol):
@@ -33,7 +33,7 @@ class SystemClock:
         stop.wait(max(seconds, 0))
 
 
-def task_command(entry: Entry) -> list[str]:
+def task_command(entry: CronEntry) -> list[str]:
     return [sys.executable, "-m", "cachemgr", "task", entry.task, *entry.args]
 
 
@@ -76,8 +76,8 @@ def _log(message: str) -> None:
 class Scheduler:
     def __init__(
         self,
-        entries: list[Entry],
-        state: State,
+        entries: list[CronEntry],
+        state: TaskStates,
         clock: Clock | None = None,
         log: Callable[[str], None] = _log,
     ):
@@ -90,7 +90,7 @@ class Scheduler:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
-    def _next(self, entry: Entry, after: float) -> float:
+    def _next(self, entry: CronEntry, after: float) -> float:
         return croniter(entry.schedule, dt.datetime.fromtimestamp(after).astimezone()).get_next(float)
 
     def run(self, until: float | None = None) -> None:
@@ -112,7 +112,7 @@ class Scheduler:
             self.clock.sleep(wake - now if until is None else min(wake, until) - now, self.stop)
         self.shutdown()
 
-    def launch(self, entry: Entry, delay: float) -> None:
+    def launch(self, entry: CronEntry, delay: float) -> None:
         with self._lock:
             if entry.task in self._running:
                 self.log(f"task {entry.task} (line {entry.line}) still running: this run is skipped")
@@ -122,7 +122,7 @@ class Scheduler:
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]  # `cachemgr cron` runs for months
         thread.start()
 
-    def _run(self, entry: Entry, delay: float) -> None:
+    def _run(self, entry: CronEntry, delay: float) -> None:
         try:
             if delay:
                 self.clock.sleep(random.uniform(0, delay), self.stop)
@@ -140,7 +140,7 @@ class Scheduler:
             with self._lock:
                 self._running.pop(entry.task, None)
 
-    def _execute(self, entry: Entry) -> tuple[bool, str]:
+    def _execute(self, entry: CronEntry) -> tuple[bool, str]:
         def track(proc: subprocess.Popen) -> None:  # for shutdown to signal
             with self._lock:
                 self._running[entry.task] = proc

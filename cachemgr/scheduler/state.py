@@ -24,7 +24,7 @@ EMPTY = {
 }
 
 
-class State:
+class TaskStates:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()

@@ -1,19 +1,20 @@
 """Scheduled tasks: each is safe to repeat, atomic, verified, and fails with a one-line reason.
 
-Every task module has `add_arguments(parser)` (defaults from the parameter table, so a task runs
-stand-alone; the rendered crontab passes the node's values) and `run(args) -> str` (what it did), and
-raises TaskError when it must not change anything. On failure, installed files stay byte-identical.
+Every task module declares SPEC (tasks/base.py TaskSpec): its options (defaults from the parameter
+table, so a task runs stand-alone; the rendered crontab passes the node's values), its schedule, whether
+it needs the host certificate, and `run(args) -> str` (what it did), which raises TaskError when it must
+not change anything. On failure, installed files stay byte-identical.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from cachemgr.tasks import fetch_crl, fix_certs, gridmap, refresh_proxy
+from cachemgr.tasks.base import TaskSpec
 
-TASKS: dict[str, ModuleType] = {
-    "fix-certs": fix_certs,
-    "refresh-proxy": refresh_proxy,
-    "fetch-crl": fetch_crl,
-    "gridmap": gridmap,
-}
+# In start-up order (the crontab's too): fix-certs first, since without the host cert what needs it is skipped.
+TASKS: dict[str, TaskSpec] = {m.SPEC.name: m.SPEC for m in (fix_certs, fetch_crl, refresh_proxy, gridmap)}
+
+
+def start_rank(name: str) -> int:
+    """Where a task of TASKS comes in the start-up order (a sort key)."""
+    return list(TASKS).index(name)

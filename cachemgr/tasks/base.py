@@ -1,12 +1,23 @@
-"""What every task shares: its error type and parameter-table defaults for its options."""
+"""What every task shares: its error type, and the spec each task module declares (TaskSpec).
+
+A task's spec is the one place that says what it takes and when it runs; from it derive the
+`cachemgr task NAME` options (defaults from the parameter table), its line in the rendered crontab
+(the node's values), and what `cachemgr supervise` does at start (order, host certificate).
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from cachemgr.params import BY_NAME
 from cachemgr.values.units import parse_duration
+
+if TYPE_CHECKING:
+    from cachemgr.values.resolve import NodeValues
 
 
 class TaskError(Exception):
@@ -24,3 +35,138 @@ def duration(text: str) -> int:
         return parse_duration(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def always(v: NodeValues) -> bool:
+    return True
+
+
+def auth_enabled(v: NodeValues) -> bool:
+    return v["auth.enabled"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a task: `cachemgr task NAME FLAG`, and what the crontab passes for it.
+
+    param: the parameter it comes from: its default is the option's default, the node's value goes into
+        the crontab. value: instead, a function of the node's values for one derived from several (None:
+        left out). An option with neither is the task's own (a tuning knob, --force): never in the crontab.
+    when: whether the crontab passes it on this node; an empty value (None, "") is never passed.
+    """
+
+    flag: str
+    param: str | None = None
+    value: Callable[[NodeValues], Any] | None = None
+    when: Callable[[NodeValues], bool] = always
+    type: Callable[[str], Any] = str
+    default: Any = None  # without a parameter (argparse applies type to a string default)
+    help: str | None = None
+    switch: bool = False  # a flag without a value (store_true)
+
+    def __post_init__(self) -> None:
+        if self.param is not None and self.param not in BY_NAME:
+            raise ValueError(f"{self.flag}: no parameter {self.param}")
+        if self.param is not None and (self.value is not None or self.default is not None):
+            raise ValueError(f"{self.flag}: a parameter gives both its default and its value")
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        if self.switch:
+            parser.add_argument(self.flag, action="store_true", help=self.help)
+            return
+        start = default(self.param) if self.param is not None else self.default
+        parser.add_argument(self.flag, type=self.type, default=start, help=self.help)
+
+    def crontab_args(self, v: NodeValues) -> list[str]:
+        """The option as the node's crontab line passes it: [flag, shell-quoted value], or nothing."""
+        if not self.when(v):
+            return []
+        if self.param is not None:
+            value = v[self.param]
+        elif self.value is not None:
+            value = self.value(v)
+        else:
+            return []
+        if value is None or value == "":
+            return []
+        # The values hold durations in seconds; the suffix keeps the line readable as what it is.
+        text = f"{value}s" if self.type is duration else shlex.quote(str(value))
+        return [self.flag, text]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the crontab runs a task: a 5-field cron schedule, --delay (random start delay up to it),
+    --timeout, and --at-start (also once when the pod starts, before supervisord)."""
+
+    cron: str
+    timeout: str  # a duration as the crontab writes it: 5m
+    delay: str | None = None
+    at_start: bool = True
+
+    def __post_init__(self) -> None:
+        if len(self.cron.split()) != 5:
+            raise ValueError(f'"{self.cron}" is not a 5-field cron schedule')
+        for text in (self.timeout, self.delay):
+            if text is not None:
+                parse_duration(text)
+
+    def args(self) -> list[str]:
+        return [
+            *(["--delay", self.delay] if self.delay else []),
+            "--timeout",
+            self.timeout,
+            *(["--at-start"] if self.at_start else []),
+        ]
+
+
+@dataclass(frozen=True)
+class CrontabLine:
+    """One task's line in a node's crontab; the template lays it out."""
+
+    schedule: str
+    task: str
+    args: list[str]  # scheduling options, then the task's, each shell-quoted
+    unset: list[str]  # parameters the task's options come from that the node leaves unset (the template may say why)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A scheduled task, declared once in its module.
+
+    doc: the module's docstring (its first line is the CLI help). run(args) -> what it did; raises
+    TaskError. schedule: the crontab's, or a function of the node's values choosing one. when: whether
+    the node's crontab has the task. needs_host_cert: `cachemgr supervise` skips it at start when the
+    node has no usable host certificate; installs_host_cert: its failing at start means there is none
+    (later tasks that need it are skipped and the authenticated instance is left out).
+    """
+
+    name: str
+    doc: str
+    run: Callable[[argparse.Namespace], str]
+    schedule: Schedule | Callable[[NodeValues], Schedule]
+    options: tuple[Option, ...]
+    when: Callable[[NodeValues], bool] = always
+    needs_host_cert: bool = False
+    installs_host_cert: bool = False
+
+    def __post_init__(self) -> None:
+        if self.installs_host_cert and not self.needs_host_cert:
+            raise ValueError(f"{self.name}: installing the host certificate needs it")
+
+    @property
+    def summary(self) -> str:
+        return self.doc.split("\n")[0]
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        for option in self.options:
+            option.add_to(parser)
+
+    def schedule_for(self, v: NodeValues) -> Schedule:
+        return self.schedule(v) if callable(self.schedule) else self.schedule
+
+    def crontab_line(self, v: NodeValues) -> CrontabLine:
+        schedule = self.schedule_for(v)
+        args = schedule.args() + [text for option in self.options for text in option.crontab_args(v)]
+        unset = [o.param for o in self.options if o.param is not None and v[o.param] in (None, "")]
+        return CrontabLine(schedule.cron, self.name, args, unset)

@@ -19,16 +19,9 @@ from cryptography import x509 as cx509
 
 from cachemgr import files
 from cachemgr.credentials.x509 import CredentialError, load_cert, load_crl, now
-from cachemgr.tasks.base import TaskError, default
+from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled
 
 _SAYS = re.compile(r"^(?:ERROR|WARN|VERBOSE\(0\))\s+(.*)$")
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ca-dir", type=Path, default=Path(default("auth.cadir")), help="CA certs and *.crl_url files")
-    p.add_argument("--out-dir", type=Path, default=None, help="where CRLs go (default: the CA dir)")
-    p.add_argument("--download-timeout", type=int, default=10, help="seconds per download (fetch-crl -T)")
-    p.add_argument("--parallel", type=int, default=20, help="parallel downloads (fetch-crl -p)")
 
 
 def _load_crl(path: Path) -> cx509.CertificateRevocationList | None:
@@ -135,3 +128,18 @@ def run(args: argparse.Namespace) -> str:
     soonest = min(updates.values(), default=None)
     due = f", next update due {soonest:%Y-%m-%d %H:%M} UTC" if soonest else ""
     return f"{len(installed)} CRL(s) updated, {len(urls)} CA(s) current{due}"
+
+
+SPEC = TaskSpec(
+    name="fetch-crl",
+    doc=__doc__,
+    run=run,
+    schedule=Schedule("45 */6 * * *", delay="30m", timeout="10m"),  # the delay spreads a fleet's load on CRL servers
+    when=auth_enabled,
+    options=(
+        Option("--ca-dir", "auth.cadir", type=Path, help="CA certs and *.crl_url files"),
+        Option("--out-dir", type=Path, help="where CRLs go (default: the CA dir)"),
+        Option("--download-timeout", type=int, default=10, help="seconds per download (fetch-crl -T)"),
+        Option("--parallel", type=int, default=20, help="parallel downloads (fetch-crl -p)"),
+    ),
+)

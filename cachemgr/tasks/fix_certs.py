@@ -12,14 +12,7 @@ from pathlib import Path
 
 from cachemgr import files
 from cachemgr.credentials import x509
-from cachemgr.tasks.base import TaskError, default
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hostcert", type=Path, default=Path(default("auth.hostcert")))
-    p.add_argument("--hostkey", type=Path, default=Path(default("auth.hostkey")))
-    p.add_argument("--dest-dir", type=Path, default=Path(default("auth.xrd_dir")))
-    p.add_argument("--owner", default=default("xrootd.user"), help="user the copies belong to")
+from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled
 
 
 def run(args: argparse.Namespace) -> str:
@@ -39,3 +32,20 @@ def run(args: argparse.Namespace) -> str:
     ]
     expires = f"cert valid until {cert.not_valid_after_utc:%Y-%m-%d}"
     return f"installed {', '.join(changed)} in {args.dest_dir} ({expires})" if changed else f"up to date ({expires})"
+
+
+SPEC = TaskSpec(
+    name="fix-certs",
+    doc=__doc__,
+    run=run,
+    schedule=Schedule("0 3 * * *", timeout="5m"),
+    when=auth_enabled,
+    needs_host_cert=True,
+    installs_host_cert=True,
+    options=(
+        Option("--hostcert", "auth.hostcert", type=Path),
+        Option("--hostkey", "auth.hostkey", type=Path),
+        Option("--dest-dir", "auth.xrd_dir", type=Path),
+        Option("--owner", "xrootd.user", help="user the copies belong to"),
+    ),
+)

@@ -10,28 +10,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cachemgr import files
 from cachemgr.gridmap import mapfile, sources
-from cachemgr.tasks.base import TaskError, default
+from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default=default("gridmap.source"), help="ldap://, cvmfs+http://, http(s)://, file://")
-    p.add_argument("--out", type=Path, default=Path(default("auth.gridmap")))
-    p.add_argument("--local", type=Path, help="overrides merged over the source (default: OUT.local)")
-    p.add_argument("--account", default=default("gridmap.account"), help="account for LDAP and CVMFS DNs")
-    p.add_argument("--ldap-base", default=default("gridmap.ldap_base"))
-    p.add_argument("--ldap-filter", default=default("gridmap.ldap_filter"))
-    p.add_argument("--ldap-attribute", default=default("gridmap.ldap_attribute"))
-    p.add_argument(
-        "--max-shrink",
-        type=float,
-        default=default("gridmap.max_shrink"),
-        help="refuse losing more than this fraction of the entries",
-    )
-    p.add_argument("--force", action="store_true", help="install even an empty or much smaller file")
-    p.add_argument("--source-timeout", type=float, default=30, help="seconds for the source to answer")
+if TYPE_CHECKING:  # the node's values are the renderer's; a task run does not load them
+    from cachemgr.values.resolve import NodeValues
 
 
 def _read_map(path: Path) -> dict[str, str]:
@@ -69,3 +55,45 @@ def run(args: argparse.Namespace) -> str:
     if not files.install(args.out, mapfile.format_entries(merged).encode(), 0o644):
         return f"{args.out} up to date ({len(merged)} entries)"
     return f"{args.out}: {len(merged)} entries ({len(fetched)} from {args.source or 'no source'}, {len(local)} local)"
+
+
+def _has_source(v: NodeValues) -> bool:
+    return bool(v["gridmap.source"])
+
+
+def _local(v: NodeValues) -> str | None:
+    """The rendered grid-mapfile.local, when the node has one; without a source it is the whole list."""
+    from cachemgr.values.resolve import lists_dns
+
+    wanted = not v["gridmap.source"] or lists_dns(v)
+    return f"{v['paths.config']}/grid-mapfile.local" if wanted else None
+
+
+FROM_SOURCE = Schedule("*/30 * * * *", delay="2m", timeout="5m")  # the delay spreads a fleet's load on the source
+VALUES_ONLY = Schedule("*/30 * * * *", timeout="1m")  # no source: it writes the values' own DNs
+
+SPEC = TaskSpec(
+    name="gridmap",
+    doc=__doc__,
+    run=run,
+    schedule=lambda v: FROM_SOURCE if _has_source(v) else VALUES_ONLY,
+    when=auth_enabled,
+    options=(
+        Option("--source", "gridmap.source", help="ldap://, cvmfs+http://, http(s)://, file://"),
+        Option("--out", "auth.gridmap", type=Path),
+        Option("--local", value=_local, type=Path, help="overrides merged over the source (default: OUT.local)"),
+        Option("--account", "gridmap.account", when=_has_source, help="account for LDAP and CVMFS DNs"),
+        Option("--ldap-base", "gridmap.ldap_base", when=_has_source),
+        Option("--ldap-filter", "gridmap.ldap_filter", when=_has_source),
+        Option("--ldap-attribute", "gridmap.ldap_attribute", when=_has_source),
+        Option(
+            "--max-shrink",
+            "gridmap.max_shrink",
+            when=_has_source,
+            type=float,
+            help="refuse losing more than this fraction of the entries",
+        ),
+        Option("--force", switch=True, help="install even an empty or much smaller file"),
+        Option("--source-timeout", type=float, default=30, help="seconds for the source to answer"),
+    ),
+)

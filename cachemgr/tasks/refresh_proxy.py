@@ -13,29 +13,14 @@ import shlex
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cachemgr import files
 from cachemgr.credentials import x509
-from cachemgr.tasks.base import TaskError, default, duration
+from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, duration
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cert", type=Path, default=Path(default("auth.hostcert")))
-    p.add_argument("--key", type=Path, default=Path(default("auth.hostkey")))
-    p.add_argument("--out", type=Path, default=Path(default("auth.proxy")))
-    p.add_argument("--valid", type=duration, default=default("auth.proxy_lifetime"), help="e.g. 48h")
-    p.add_argument(
-        "--min-remaining",
-        type=duration,
-        default=default("auth.proxy_min_remaining"),
-        help="make a new proxy when the current one has less left (e.g. 24h)",
-    )
-    p.add_argument("--owner", default=default("xrootd.user"))
-    p.add_argument(
-        "--voms-command",
-        default=default("auth.voms_command"),
-        help="make the proxy with this command ({cert} {key} {out} {hours}) for VOMS attributes",
-    )
+if TYPE_CHECKING:
+    from cachemgr.values.resolve import NodeValues
 
 
 def _remaining(path: Path, issuer: x509.x509.Certificate) -> dt.timedelta | None:
@@ -87,3 +72,35 @@ def run(args: argparse.Namespace) -> str:
         raise TaskError(f"{e}; {args.out} left as it was") from None
     files.install(args.out, data, 0o600, args.owner)
     return f"new proxy in {args.out}, valid until {proxy.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+
+
+def _uses_proxy(v: NodeValues) -> bool:
+    return v["auth.enabled"] and v["auth.origin_credential"] == "proxy"
+
+
+SPEC = TaskSpec(
+    name="refresh-proxy",
+    doc=__doc__,
+    run=run,
+    schedule=Schedule("0 */2 * * *", timeout="5m"),
+    when=_uses_proxy,
+    needs_host_cert=True,
+    options=(
+        Option("--cert", "auth.hostcert", type=Path),
+        Option("--key", "auth.hostkey", type=Path),
+        Option("--out", "auth.proxy", type=Path),
+        Option("--valid", "auth.proxy_lifetime", type=duration, help="e.g. 48h"),
+        Option(
+            "--min-remaining",
+            "auth.proxy_min_remaining",
+            type=duration,
+            help="make a new proxy when the current one has less left (e.g. 24h)",
+        ),
+        Option("--owner", "xrootd.user"),
+        Option(
+            "--voms-command",
+            "auth.voms_command",
+            help="make the proxy with this command ({cert} {key} {out} {hours}) for VOMS attributes",
+        ),
+    ),
+)

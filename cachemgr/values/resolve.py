@@ -49,6 +49,11 @@ class NodeValues:
         return root
 
 
+def lists_dns(v: NodeValues) -> bool:
+    """Whether a protected namespace lists its readers' DNs: the node then renders a grid-mapfile.local."""
+    return any(ns.dns for ns in v["namespaces.protected"])
+
+
 @cache
 def _adapter(kind: str) -> TypeAdapter:
     return TypeAdapter(KINDS[kind])
