@@ -269,6 +269,10 @@ PARAMS: tuple[Param, ...] = (
         "LDAP search filter.",
     ),
     P("gridmap.ldap_attribute", "word", "gridX509subject", "LDAP attribute holding the DNs."),
+    P("gridmap.source_timeout", "duration", "30s", "How long the gridmap task waits for its source.", "seconds"),
+    # CRLs (fetch-crl task)
+    P("crl.download_timeout", "duration", "10s", "Time for one CRL download (fetch-crl -T).", "seconds"),
+    P("crl.parallel", "integer", 20, "CRL downloads at once (fetch-crl -p).", "downloads"),
     P(
         "gridmap.max_shrink",
         "fraction",

@@ -19,7 +19,7 @@ from cryptography import x509 as cx509
 
 from cachemgr import files
 from cachemgr.credentials.x509 import CredentialError, load_cert, load_crl, now
-from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled
+from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled, duration
 
 _SAYS = re.compile(r"^(?:ERROR|WARN|VERBOSE\(0\))\s+(.*)$")
 
@@ -139,7 +139,7 @@ SPEC = TaskSpec(
     options=(
         Option("--ca-dir", "auth.cadir", type=Path, help="CA certs and *.crl_url files"),
         Option("--out-dir", type=Path, help="where CRLs go (default: the CA dir)"),
-        Option("--download-timeout", type=int, default=10, help="seconds per download (fetch-crl -T)"),
-        Option("--parallel", type=int, default=20, help="parallel downloads (fetch-crl -p)"),
+        Option("--download-timeout", "crl.download_timeout", type=duration, help="per download (fetch-crl -T)"),
+        Option("--parallel", "crl.parallel", type=int, help="downloads at once (fetch-crl -p)"),
     ),
 )

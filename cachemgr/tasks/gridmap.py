@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cachemgr import files
 from cachemgr.gridmap import mapfile, sources
-from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled
+from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled, duration
 
 if TYPE_CHECKING:  # the node's values are the renderer's; a task run does not load them
     from cachemgr.values.resolve import NodeValues
@@ -94,6 +94,12 @@ SPEC = TaskSpec(
             help="refuse losing more than this fraction of the entries",
         ),
         Option("--force", switch=True, help="install even an empty or much smaller file"),
-        Option("--source-timeout", type=float, default=30, help="seconds for the source to answer"),
+        Option(
+            "--source-timeout",
+            "gridmap.source_timeout",
+            type=duration,
+            when=_has_source,
+            help="for the source to answer",
+        ),
     ),
 )
