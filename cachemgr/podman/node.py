@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,10 +111,10 @@ class PodNode:
         configmap, deployment = self.manifests()
         engine.podman("kube", "play", "--configmap", str(configmap), str(deployment), timeout=180)
 
-    def exec(self, *args: str, timeout: float = 60) -> engine.subprocess.CompletedProcess:
+    def exec(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return engine.podman("exec", self.container, *args, timeout=timeout, check=False)
 
-    def health(self, flag: str) -> engine.subprocess.CompletedProcess:
+    def health(self, flag: str) -> subprocess.CompletedProcess:
         return self.exec("cachemgr", "health", flag, "--config", self.values["paths.config"])
 
     def wait(self, flag: str = "--live", timeout: float = 180) -> None:
