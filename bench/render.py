@@ -6,6 +6,7 @@ python bench/render.py [--nodes 1000]
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ def generate(values: Path, count: int) -> None:
     """Nodes of every shape the example site has: 1-12 disks, auth on/off, cmsd on/off."""
     (values / "nodes").mkdir(parents=True)
     (values / "site.yaml").write_text((REPO / "k8s" / "site.yaml").read_text())
+    shutil.copytree(REPO / "cron", values.parent / "cron")
     for i in range(count):
         disks = [f"/xcache/data{d}" for d in range(1, i % 12 + 1)] if i % 3 else []
         meta = ["/xcache/meta1"] if disks and i % 2 else []

@@ -14,10 +14,12 @@ from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd.process import StartError
 
 
-def check(values_dir: Path, names: list[str] | None = None, start: bool = True) -> list[Problem]:
-    """Problems found; empty when every node validates, renders and (if xrootd is here) starts."""
+def check(
+    values_dir: Path, names: list[str] | None = None, start: bool = True, cron_dir: Path | None = None
+) -> list[Problem]:
+    """Problems found; empty when every node validates (with cron/), renders and (if xrootd is here) starts."""
     try:
-        nodes = load_nodes(values_dir, names)
+        nodes = load_nodes(values_dir, names, cron_dir=cron_dir)
         render_accepted(nodes)
     except ValuesError as e:
         return e.problems
@@ -25,7 +27,8 @@ def check(values_dir: Path, names: list[str] | None = None, start: bool = True) 
         return []
     problems: list[Problem] = []
     for node in nodes:
-        box = sandbox.create(values_dir, node.name, Path(tempfile.mkdtemp(prefix=f"cachemgr-check-{node.name}-")))
+        root = Path(tempfile.mkdtemp(prefix=f"cachemgr-check-{node.name}-"))
+        box = sandbox.create(values_dir, node.name, root, cron_dir=cron_dir)
         try:
             box.start_daemons(isolate=True)
         except StartError as e:

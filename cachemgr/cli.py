@@ -12,6 +12,7 @@ from cachemgr.stats import settings as exporter_settings
 from cachemgr.values.load import Problem, ValuesError
 
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "k8s"
+CRON_HELP = "the site's task schedules, *.cron files (default: cron/ beside the values dir)"
 
 
 def _print_problems(problems: list[Problem]) -> int:
@@ -33,7 +34,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from cachemgr.render.write import write_outputs
     from cachemgr.values.resolve import load_nodes
 
-    nodes = load_nodes(args.values, args.nodes or None)
+    nodes = load_nodes(args.values, args.nodes or None, cron_dir=args.cron)
     rendered = render_accepted(nodes)
     # Fleet files list every node: only rendered when every node is.
     fleet = None if args.nodes else render_fleet(nodes)
@@ -62,7 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("ok")
         return 0
 
-    problems = check(args.values, args.nodes or None, start=not args.no_start)
+    problems = check(args.values, args.nodes or None, start=not args.no_start, cron_dir=args.cron)
     if problems:
         return _print_problems(problems)
     print("ok")
@@ -201,11 +202,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("render", help="write configmaps/<node>/, k8s/<node>.yaml, k8s/kustomize/<node>/, k8s/fleet/")
     s.add_argument("--values", type=Path, default=Path("k8s"), help="values dir (site.yaml, nodes/)")
     s.add_argument("--out", type=Path, default=Path("."), help="output root (default: here)")
+    s.add_argument("--cron", type=Path, metavar="DIR", help=CRON_HELP)
     s.add_argument("nodes", nargs="*", metavar="NODE")
     s.set_defaults(func=cmd_render)
 
     s = sub.add_parser("check", help="validate, render, and start every instance under the real xrootd")
     s.add_argument("--values", type=Path, default=Path("k8s"))
+    s.add_argument("--cron", type=Path, metavar="DIR", help=CRON_HELP)
     s.add_argument("--no-start", action="store_true", help="validate and render only")
     s.add_argument(
         "--installed",

@@ -251,6 +251,15 @@ PARAMS: tuple[Param, ...] = (
         "Command that makes a proxy with VOMS attributes instead of the built-in maker; {cert} {key} {out} {hours} "
         "are filled in (e.g. `voms-proxy-init -voms ligo -cert {cert} -key {key} -out {out} -valid {hours}:00`).",
     ),
+    # Scheduled tasks (their schedules: the site's cron/)
+    P(
+        "tasks.schedule",
+        "mapping",
+        {},
+        "This node's own cron schedule for tasks of the site's cron/: `{gridmap: \"*/10 * * * *\"}` "
+        "(5 fields; --delay, --timeout and --at-start stay cron/'s).",
+        scope="node",
+    ),
     # Grid-mapfile (gridmap task)
     P(
         "gridmap.source",

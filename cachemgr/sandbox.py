@@ -141,14 +141,20 @@ def lay_out_disks(v: NodeValues) -> None:
 
 
 def create(
-    values_dir: Path, node: str, root: Path, origin: str | None = None, extra: dict[str, Any] | None = None
+    values_dir: Path,
+    node: str,
+    root: Path,
+    origin: str | None = None,
+    extra: dict[str, Any] | None = None,
+    cron_dir: Path | None = None,
 ) -> Sandbox:
     """Validate and render `node` relocated under root, and lay out its directories and credentials.
 
     extra: further parameter overrides (the demo turns the auth instance off, shortens the drain).
+    cron_dir: the site's schedules (default: cron/ beside values_dir).
     """
-    (base,) = load_nodes(values_dir, [node])
-    (v,) = load_nodes(values_dir, [node], {**overrides(base, root, origin), **(extra or {})})
+    (base,) = load_nodes(values_dir, [node], cron_dir=cron_dir)
+    (v,) = load_nodes(values_dir, [node], {**overrides(base, root, origin), **(extra or {})}, cron_dir=cron_dir)
     rendered = render_node(v)
     box = Sandbox(root, v, rendered)
     for key in ("paths.config", "paths.run", "paths.log"):

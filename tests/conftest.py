@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import MINIMAL_SITE
+from support import MINIMAL_SITE, REPO
 from support.demo import start
 
 from cachemgr import sandbox
@@ -15,10 +15,12 @@ from cachemgr import sandbox
 
 @pytest.fixture
 def values(tmp_path: Path):
-    """A values dir with a minimal site.yaml; call it with {node: text} to add node files."""
+    """A values dir with a minimal site.yaml, and the repository's cron/ beside it; call it with {node: text} to add
+    node files."""
     root = tmp_path / "values"
     (root / "nodes").mkdir(parents=True)
     (root / "site.yaml").write_text(MINIMAL_SITE)
+    shutil.copytree(REPO / "cron", tmp_path / "cron")
 
     def make(nodes: dict[str, str], site: str | None = None) -> Path:
         if site is not None:

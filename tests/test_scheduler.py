@@ -2,54 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from support import EXAMPLE, REPO, cachemgr
 from support.httpserve import serve
+from support.scheduling import START, run
 from support.wait import eventually
 
 from cachemgr.gridmap import mapfile
 from cachemgr.params import BY_NAME
 from cachemgr.render.engine import render_node
 from cachemgr.scheduler import crontab
-from cachemgr.scheduler.runner import Scheduler
 from cachemgr.scheduler.state import TaskStates
 from cachemgr.tasks import TASKS
 from cachemgr.values.load import ValuesError
 from cachemgr.values.resolve import lists_dns, load_nodes
-
-START = dt.datetime(2026, 1, 5, 12, 0, 30).astimezone().timestamp()
-
-
-class VirtualClock:
-    """Jumps to the next wake-up at once, then gives real processes `real` seconds to run."""
-
-    def __init__(self, start: float, real: float):
-        self.now = start
-        self.real = real
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float, stop: threading.Event) -> None:
-        self.now += max(seconds, 0)
-        stop.wait(self.real)
-
-
-def run(text: str, tmp_path, minutes: int, real: float):
-    entries = crontab.parse(text, "test.crontab")
-    state = TaskStates(tmp_path / "tasks.json")
-    lines: list[str] = []
-    Scheduler(entries, state, VirtualClock(START, real), log=lines.append).run(until=START + minutes * 60)
-    return json.loads((tmp_path / "tasks.json").read_text())["tasks"], lines
 
 
 def test_every_minute_task_and_failing_task(tmp_path):

@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel
 
 from cachemgr.runtime.settings import CONFIGMAP_MOUNT, RUNTIME_JSON, Auth, Instance, Paths, RunDir, Runtime, Selftest
+from cachemgr.scheduler import schedules
 from cachemgr.stats import settings as exporter_settings
-from cachemgr.tasks import TASKS
 from cachemgr.values.resolve import NodeValues, lists_dns
 from cachemgr.values.units import format_size
 
@@ -147,7 +147,7 @@ def _context(v: NodeValues) -> dict[str, Any]:
         "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
         "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
         "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
-        "task_lines": [spec.crontab_line(v) for spec in TASKS.values() if spec.when(v)],
+        "task_lines": schedules.crontab_lines(v),
     }
 
 

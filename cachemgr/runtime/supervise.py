@@ -104,15 +104,15 @@ def run_start_tasks(rt: Runtime) -> bool:
     state = TaskStates(rt.run.tasks)
     entries = crontab.load(rt.config / "cachemgr.crontab")
     for entry in sorted((e for e in entries if e.at_start), key=lambda e: start_rank(e.task)):
-        spec = TASKS[entry.task]
-        if spec.needs_host_cert and not auth:
+        spec = TASKS.get(entry.task)  # None: a site's own task (cron/), which needs nothing of cachemgr's
+        if spec and spec.needs_host_cert and not auth:
             continue
         start = time.time()
         state.started(entry.task, start)
         ok, detail = execute(task_command(entry), entry.timeout)
         state.finished(entry.task, time.time(), ok, None if ok else detail)
         say(f"task {entry.task} {'succeeded' if ok else 'FAILED'}: {detail}")
-        if spec.installs_host_cert and not ok:
+        if spec and spec.installs_host_cert and not ok:
             auth = leave_out_auth(rt, f"no usable host certificate: {detail}")
     if auth and (problems := preflight.auth_problems(rt)):
         auth = leave_out_auth(rt, "; ".join(problems))

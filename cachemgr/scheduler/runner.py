@@ -16,7 +16,7 @@ from typing import Protocol
 
 from croniter import croniter
 
-from cachemgr.scheduler.crontab import CronEntry
+from cachemgr.scheduler.crontab import SITE, CronEntry, is_site_task
 from cachemgr.scheduler.state import TaskStates
 
 
@@ -34,6 +34,8 @@ class SystemClock:
 
 
 def task_command(entry: CronEntry) -> list[str]:
+    if is_site_task(entry.task):  # the site's own executable, with its arguments as written
+        return [entry.task.removeprefix(SITE), *entry.args]
     return [sys.executable, "-m", "cachemgr", "task", entry.task, *entry.args]
 
 

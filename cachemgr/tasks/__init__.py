@@ -1,9 +1,9 @@
 """Scheduled tasks: each is safe to repeat, atomic, verified, and fails with a one-line reason.
 
 Every task module declares SPEC (tasks/base.py TaskSpec): its options (defaults from the parameter
-table, so a task runs stand-alone; the rendered crontab passes the node's values), its schedule, whether
-it needs the host certificate, and `run(args) -> str` (what it did), which raises TaskError when it must
-not change anything. On failure, installed files stay byte-identical.
+table, so a task runs stand-alone; the rendered crontab passes the node's values), whether it needs the
+host certificate, and `run(args) -> str` (what it did), which raises TaskError when it must not change
+anything. On failure, installed files stay byte-identical. Schedules are the site's, in cron/.
 """
 
 from __future__ import annotations
@@ -16,5 +16,5 @@ TASKS: dict[str, TaskSpec] = {m.SPEC.name: m.SPEC for m in (fix_certs, fetch_crl
 
 
 def start_rank(name: str) -> int:
-    """Where a task of TASKS comes in the start-up order (a sort key)."""
-    return list(TASKS).index(name)
+    """Where a task comes in the start-up order (a sort key): a site's own tasks (cron/) after cachemgr's."""
+    return list(TASKS).index(name) if name in TASKS else len(TASKS)

@@ -1,7 +1,7 @@
 """What every task shares: its error type, and the spec each task module declares (TaskSpec).
 
-A task's spec is the one place that says what it takes and when it runs; from it derive the
-`cachemgr task NAME` options (defaults from the parameter table), its line in the rendered crontab
+A task's spec is the one place that says what it takes (when it runs is the site's cron/); from it derive
+the `cachemgr task NAME` options (defaults from the parameter table), its options in the rendered crontab
 (the node's values), and what `cachemgr supervise` does at start (order, host certificate).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cachemgr.params import BY_NAME
@@ -95,39 +95,14 @@ class Option:
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """When the crontab runs a task: a 5-field cron schedule, --delay (random start delay up to it),
-    --timeout, and --at-start (also once when the pod starts, before supervisord)."""
-
-    cron: str
-    timeout: str  # a duration as the crontab writes it: 5m
-    delay: str | None = None
-    at_start: bool = True
-
-    def __post_init__(self) -> None:
-        if len(self.cron.split()) != 5:
-            raise ValueError(f'"{self.cron}" is not a 5-field cron schedule')
-        for text in (self.timeout, self.delay):
-            if text is not None:
-                parse_duration(text)
-
-    def args(self) -> list[str]:
-        return [
-            *(["--delay", self.delay] if self.delay else []),
-            "--timeout",
-            self.timeout,
-            *(["--at-start"] if self.at_start else []),
-        ]
-
-
-@dataclass(frozen=True)
 class CrontabLine:
     """One task's line in a node's crontab; the template lays it out."""
 
     schedule: str
     task: str
     args: list[str]  # scheduling options, then the task's, each shell-quoted
-    unset: list[str]  # parameters the task's options come from that the node leaves unset (the template may say why)
+    # Parameters the task's options come from that the node leaves unset (the template may say why).
+    unset: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -135,16 +110,15 @@ class TaskSpec:
     """A scheduled task, declared once in its module.
 
     doc: the module's docstring (its first line is the CLI help). run(args) -> what it did; raises
-    TaskError. schedule: the crontab's, or a function of the node's values choosing one. when: whether
-    the node's crontab has the task. needs_host_cert: `cachemgr supervise` skips it at start when the
-    node has no usable host certificate; installs_host_cert: its failing at start means there is none
-    (later tasks that need it are skipped and the authenticated instance is left out).
+    TaskError. when: whether the node's crontab has the task (its schedule is the site's, in cron/).
+    needs_host_cert: `cachemgr supervise` skips it at start when the node has no usable host certificate;
+    installs_host_cert: its failing at start means there is none (later tasks that need it are skipped and the
+    authenticated instance is left out).
     """
 
     name: str
     doc: str
     run: Callable[[argparse.Namespace], str]
-    schedule: Schedule | Callable[[NodeValues], Schedule]
     options: tuple[Option, ...]
     when: Callable[[NodeValues], bool] = always
     needs_host_cert: bool = False
@@ -162,11 +136,8 @@ class TaskSpec:
         for option in self.options:
             option.add_to(parser)
 
-    def schedule_for(self, v: NodeValues) -> Schedule:
-        return self.schedule(v) if callable(self.schedule) else self.schedule
-
-    def crontab_line(self, v: NodeValues) -> CrontabLine:
-        schedule = self.schedule_for(v)
-        args = schedule.args() + [text for option in self.options for text in option.crontab_args(v)]
+    def crontab_line(self, v: NodeValues, schedule: str, scheduling: list[str]) -> CrontabLine:
+        """The task's line: the site's schedule and scheduling options (cron/), then the node's values."""
+        args = scheduling + [text for option in self.options for text in option.crontab_args(v)]
         unset = [o.param for o in self.options if o.param is not None and v[o.param] in (None, "")]
-        return CrontabLine(schedule.cron, self.name, args, unset)
+        return CrontabLine(schedule, self.name, args, unset)

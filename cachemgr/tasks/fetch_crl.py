@@ -19,7 +19,7 @@ from cryptography import x509 as cx509
 
 from cachemgr import files
 from cachemgr.credentials.x509 import CredentialError, load_cert, load_crl, now
-from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled, duration
+from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled, duration
 
 _SAYS = re.compile(r"^(?:ERROR|WARN|VERBOSE\(0\))\s+(.*)$")
 
@@ -134,7 +134,6 @@ SPEC = TaskSpec(
     name="fetch-crl",
     doc=__doc__,
     run=run,
-    schedule=Schedule("45 */6 * * *", delay="30m", timeout="10m"),  # the delay spreads a fleet's load on CRL servers
     when=auth_enabled,
     options=(
         Option("--ca-dir", "auth.cadir", type=Path, help="CA certs and *.crl_url files"),

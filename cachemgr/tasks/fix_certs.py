@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cachemgr import files
 from cachemgr.credentials import x509
-from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled
+from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled
 
 
 def run(args: argparse.Namespace) -> str:
@@ -38,7 +38,6 @@ SPEC = TaskSpec(
     name="fix-certs",
     doc=__doc__,
     run=run,
-    schedule=Schedule("0 3 * * *", timeout="5m"),
     when=auth_enabled,
     needs_host_cert=True,
     installs_host_cert=True,

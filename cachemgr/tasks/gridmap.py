@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cachemgr import files
 from cachemgr.gridmap import mapfile, sources
-from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, auth_enabled, duration
+from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled, duration
 
 if TYPE_CHECKING:  # the node's values are the renderer's; a task run does not load them
     from cachemgr.values.resolve import NodeValues
@@ -69,14 +69,10 @@ def _local(v: NodeValues) -> str | None:
     return f"{v['paths.config']}/grid-mapfile.local" if wanted else None
 
 
-FROM_SOURCE = Schedule("*/30 * * * *", delay="2m", timeout="5m")  # the delay spreads a fleet's load on the source
-VALUES_ONLY = Schedule("*/30 * * * *", timeout="1m")  # no source: it writes the values' own DNs
-
 SPEC = TaskSpec(
     name="gridmap",
     doc=__doc__,
     run=run,
-    schedule=lambda v: FROM_SOURCE if _has_source(v) else VALUES_ONLY,
     when=auth_enabled,
     options=(
         Option("--source", "gridmap.source", help="ldap://, cvmfs+http://, http(s)://, file://"),

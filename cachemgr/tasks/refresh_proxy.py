@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from cachemgr import files
 from cachemgr.credentials import x509
-from cachemgr.tasks.base import Option, Schedule, TaskError, TaskSpec, duration
+from cachemgr.tasks.base import Option, TaskError, TaskSpec, duration
 
 if TYPE_CHECKING:
     from cachemgr.values.resolve import NodeValues
@@ -82,7 +82,6 @@ SPEC = TaskSpec(
     name="refresh-proxy",
     doc=__doc__,
     run=run,
-    schedule=Schedule("0 */2 * * *", timeout="5m"),
     when=_uses_proxy,
     needs_host_cert=True,
     options=(

@@ -30,6 +30,14 @@ class Problem:
         return f"{self.file}:{self.line}: {self.key}: {self.reason}"
 
 
+def shown_path(path: Path) -> str:
+    """A file as problems name it: relative to the working directory when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 class ValuesError(Exception):
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(set(problems))

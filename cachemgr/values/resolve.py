@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import expandvars
 from pydantic import TypeAdapter, ValidationError
 
 from cachemgr.params import BY_NAME, PARAMS
-from cachemgr.values.load import Entry, Path_, Problem, ValuesError, dotted, flatten, read_yaml
+from cachemgr.values.load import Entry, Path_, Problem, ValuesError, dotted, flatten, read_yaml, shown_path
 from cachemgr.values.rules import cross_checks
 from cachemgr.values.types import KINDS
+
+if TYPE_CHECKING:
+    from cachemgr.scheduler.crontab import CronEntry
 
 # Names of files and directories that render writes beside the node manifests in k8s/.
 RESERVED_NODE_NAMES = {"site", "nodes", "kustomize", "fleet"}
@@ -28,6 +31,7 @@ class NodeValues:
     flat: dict[str, Any]
     sources: dict[str, tuple[str, int]]  # parameter -> (file, line) it was set at; node file, line 1 for defaults
     entries: dict[str, Entry] = field(default_factory=dict)  # parameters set in a file, with their items' lines
+    schedules: tuple[CronEntry, ...] = ()  # the site's cron/ with the node's own schedules: its crontab's tasks
 
     def __getitem__(self, name: str) -> Any:
         return self.flat[name]
@@ -59,13 +63,6 @@ def _adapter(kind: str) -> TypeAdapter:
     return TypeAdapter(KINDS[kind])
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _expand(raw: Any, env: Mapping[str, str]) -> Any:
     if isinstance(raw, str) and "$" in raw:
         return expandvars.expand(raw, nounset=True, environ=env)
@@ -82,7 +79,7 @@ def _reason(err: dict) -> str:
 
 
 def read_layer(path: Path, scope_ok: set[str]) -> tuple[dict[str, Entry], list[Problem]]:
-    shown = _shown(path)
+    shown = shown_path(path)
     data, lines = read_yaml(path, shown)
     entries, problems = flatten(data, lines, shown)
     for name, entry in entries.items():
@@ -99,7 +96,7 @@ def resolve(
 ) -> NodeValues:
     """Validate one node; raises ValuesError listing every problem found."""
     env = os.environ if env is None else env
-    shown = _shown(node_file)
+    shown = shown_path(node_file)
     problems: list[Problem] = []
     try:
         node, problems = read_layer(node_file, {"site", "node"})
@@ -165,11 +162,12 @@ def node_files(values_dir: Path, names: list[str] | None = None) -> list[Path]:
     available = {p.stem: p for p in sorted(nodes_dir.glob("*.yaml"))}
     if not names:
         if not available:
-            raise ValuesError([Problem(_shown(nodes_dir), 0, "nodes", "no node files (nodes/<node>.yaml)")])
+            raise ValuesError([Problem(shown_path(nodes_dir), 0, "nodes", "no node files (nodes/<node>.yaml)")])
         return list(available.values())
     missing = [n for n in names if n not in available]
     if missing:
-        raise ValuesError([Problem(_shown(nodes_dir / f"{n}.yaml"), 0, "node", "no such node file") for n in missing])
+        missed = [shown_path(nodes_dir / f"{n}.yaml") for n in missing]
+        raise ValuesError([Problem(file, 0, "node", "no such node file") for file in missed])
     return [available[n] for n in names]
 
 
@@ -178,17 +176,27 @@ def load_nodes(
     names: list[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    cron_dir: Path | None = None,
 ) -> list[NodeValues]:
-    """All requested nodes, validated; problems of every node are reported together."""
+    """All requested nodes, validated, each with its schedules from cron_dir (default: cron/ beside
+    values_dir); problems of every node and of cron/ are reported together."""
+    from cachemgr.scheduler import schedules  # it imports the tasks, which only rendering needs
+
     problems: list[Problem] = []
     try:
         site = load_site(values_dir)
     except ValuesError as e:
         site, problems = {}, list(e.problems)
+    try:
+        cron = schedules.load_dir(cron_dir or schedules.default_dir(values_dir))
+    except ValuesError as e:
+        cron = []
+        problems.extend(e.problems)
     nodes: list[NodeValues] = []
     for path in node_files(values_dir, names):
         try:
-            nodes.append(resolve(site, path, overrides, env))
+            node = resolve(site, path, overrides, env)
+            nodes.append(replace(node, schedules=schedules.for_node(cron, node)))
         except ValuesError as e:
             problems.extend(e.problems)
     if problems:

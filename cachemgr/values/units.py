@@ -36,6 +36,14 @@ def format_size(n: int) -> str:
     return str(n)
 
 
+def format_duration(seconds: int) -> str:
+    """The largest unit that writes it exactly, as an admin would: 1800 -> 30m."""
+    for unit in "dhm":
+        if seconds and seconds % _DURATION_UNITS[unit] == 0:
+            return f"{seconds // _DURATION_UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
 def parse_duration(raw: Any) -> int:
     if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
         return raw
