@@ -97,7 +97,7 @@ class PodCache:
     def __init__(self, values_dir: Path, node: str, root: Path, origin_at: str, extra: dict) -> None:
         self.pod = podman_node.create(values_dir, node, root, origin=origin_at, extra=extra)
         self.values, self.ca = self.pod.values, self.pod.ca
-        self.hostcert = self.pod.root / "hostcert" / "tls.crt"
+        self.hostcert = self.pod.hostcert[0]
         self.follow: subprocess.Popen | None = None
 
     def start(self) -> None:

@@ -22,7 +22,7 @@ from cachemgr.render.engine import RenderedNode, daemons, disks, instances, rend
 from cachemgr.runtime.settings import Instance
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
-from cachemgr.tasks import start_rank
+from cachemgr.tasks import at_start
 from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd import process
 
@@ -81,9 +81,8 @@ class Sandbox:
     def run_tasks(self, *names: str) -> None:
         """Run the rendered crontab's at-start tasks (or only these), in start-up order, as `cachemgr supervise`
         would."""
-        entries = crontab.load(self.config_dir / "cachemgr.crontab")
-        for entry in sorted(entries, key=lambda e: start_rank(e.task)):
-            if entry.at_start and (not names or entry.task in names):
+        for entry in at_start(crontab.load(self.config_dir / "cachemgr.crontab")):
+            if not names or entry.task in names:
                 ok, detail = execute(task_command(entry), entry.timeout)
                 if not ok:
                     raise process.StartError(f"task {entry.task} failed: {detail}")

@@ -21,9 +21,8 @@ import yaml
 from cachemgr import files, sandbox
 from cachemgr.credentials import throwaway
 from cachemgr.podman import engine, transform
-from cachemgr.render.engine import instances, render_node
+from cachemgr.render.engine import render_node
 from cachemgr.render.write import write_outputs
-from cachemgr.runtime.settings import Instance
 from cachemgr.values.resolve import NodeValues, load_nodes
 
 
@@ -34,6 +33,7 @@ class PodNode:
     node: str
     overrides: dict[str, Any]
     values: NodeValues = field(init=False)
+    deployment: dict[str, Any] = field(init=False)  # k8s/<node>.yaml as rendered
     ca: throwaway.Issued | None = None  # the throw-away CA behind the host cert Secret and the CA dir
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Secret, as kubectl makes it
     hostname: str = field(default_factory=socket.gethostname)  # the node's name, which a hostNetwork pod has
@@ -48,18 +48,16 @@ class PodNode:
         self.overrides.update(changed)
         (self.values,) = load_nodes(self.values_dir, [self.node], self.overrides)
         write_outputs([render_node(self.values)], self.site)
+        self.deployment = yaml.safe_load((self.site / "k8s" / f"{self.node}.yaml").read_text())
 
     @property
     def site(self) -> Path:
         return self.root / "site"
 
     @property
-    def deployment(self) -> dict[str, Any]:
-        return yaml.safe_load((self.site / "k8s" / f"{self.node}.yaml").read_text())
-
-    @property
-    def instances(self) -> list[Instance]:
-        return instances(self.values)
+    def hostcert(self) -> tuple[Path, Path]:
+        """The host certificate and key the Secret is made from."""
+        return self.root / "hostcert" / "tls.crt", self.root / "hostcert" / "tls.key"
 
     @property
     def pod(self) -> str:
@@ -81,11 +79,11 @@ class PodNode:
         v = self.values
         self.ca = throwaway.make_ca()
         throwaway.install_ca(self.ca, Path(v["auth.cadir"]))
-        host = self.root / "hostcert"
-        throwaway.issue(self.ca, "localhost", host=True).write(host / "tls.crt", host / "tls.key")
+        cert, key = self.hostcert
+        throwaway.issue(self.ca, "localhost", host=True).write(cert, key)
         name = v["auth.hostcert_secret"]
         self.secrets[name] = engine.kubectl_dry_run(
-            "-n", v["k8s.namespace"], "create", "secret", "tls", name, f"--cert={host}/tls.crt", f"--key={host}/tls.key"
+            "-n", v["k8s.namespace"], "create", "secret", "tls", name, f"--cert={cert}", f"--key={key}"
         )
 
     def manifests(self) -> tuple[Path, Path]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
 from pathlib import Path
 from typing import Any
+
+from cachemgr import files
 
 # podman runs an init container once and then removes it; 4.3.1 here times out waiting for its exit (20 s)
 # and then fails to remove the still-"running" container. "always" keeps it: no removal, no race.
@@ -52,12 +53,8 @@ def project(secret: dict[str, Any] | None, volume: dict[str, Any], directory: Pa
     for item in items:
         if item["key"] not in data:
             raise ValueError(f"Secret {volume['secretName']} has no key {item['key']}")
-        path = directory / item["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data[item["key"]])
-        path.chmod(item.get("mode", volume.get("defaultMode", DEFAULT_MODE)))
+        mode = item.get("mode", volume.get("defaultMode", DEFAULT_MODE))
+        files.install(directory / item["path"], data[item["key"]], mode)
 
 
 def secrets_as_host_paths(spec: dict[str, Any], secrets: dict[str, dict[str, Any]], root: Path) -> None:

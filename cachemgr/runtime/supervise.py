@@ -27,7 +27,7 @@ from cachemgr.runtime.settings import RUNTIME_JSON, PodConfigError, Runtime, loa
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.scheduler.state import TaskStates
-from cachemgr.tasks import TASKS, start_rank
+from cachemgr.tasks import TASKS, at_start
 from cachemgr.values.load import ValuesError
 
 
@@ -78,9 +78,8 @@ def install_config(source: Path, rt: Runtime) -> None:
 
 
 def prepare_dirs(rt: Runtime) -> None:
-    for path in (rt.run.path, rt.log):
-        path.mkdir(parents=True, exist_ok=True)
-    rt.run.programs.mkdir(exist_ok=True)
+    rt.log.mkdir(parents=True, exist_ok=True)
+    rt.run.programs.mkdir(parents=True, exist_ok=True)
     for path in [rt.run.path, *map(Path, rt.disks)]:  # xrootd writes its admin files and cache there
         path.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -102,8 +101,7 @@ def run_start_tasks(rt: Runtime) -> bool:
         secret = f" (is the Secret {rt.auth.hostcert_secret} there?)" if rt.auth.hostcert_secret else ""
         auth = leave_out_auth(rt, f"no host certificate at {rt.auth.hostcert}{secret}")
     state = TaskStates(rt.run.tasks)
-    entries = crontab.load(rt.config / "cachemgr.crontab")
-    for entry in sorted((e for e in entries if e.at_start), key=lambda e: start_rank(e.task)):
+    for entry in at_start(crontab.load(rt.config / "cachemgr.crontab")):
         spec = TASKS.get(entry.task)  # None: a site's own task (cron/), which needs nothing of cachemgr's
         if spec and spec.needs_host_cert and not auth:
             continue
