@@ -259,13 +259,18 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def report(label: str, rounds: list[Round]) -> None:
+def report(label: str, rounds: list[Round], wanted: int) -> bool:
+    """Print the figures; True when every wanted round ran (a spent --budget makes the run INCOMPLETE)."""
+    if not rounds:
+        print(f"{label}: no round ran: INCOMPLETE")
+        return False
     totals = [r.total for r in rounds]
-    met = max(totals) <= TARGET
+    over = sum(t > TARGET for t in totals)
     print(
-        f"{label}: kill -9 -> first correct read: n={len(rounds)} median={statistics.median(totals):.3f}s "
+        f"{label}: kill -9 -> first correct read: n={len(rounds)} of {wanted} median={statistics.median(totals):.3f}s "
         f"p90={pct(totals, 90):.3f}s min={min(totals):.3f}s max={max(totals):.3f}s "
-        f"target<={TARGET:g}s ({'met' if met else 'MISSED'})"
+        f"target<={TARGET:g}s ({'met' if not over else f'MISSED in {over} of {len(totals)} rounds'})"
+        + ("" if len(rounds) == wanted else ": INCOMPLETE")
     )
     for name, what in (
         ("reap", "kill -> supervisord 'exited:'"),
@@ -280,6 +285,7 @@ def report(label: str, rounds: list[Round]) -> None:
         )
     attempts = [r.attempts for r in rounds]
     print(f"  GETs a round: median {statistics.median(attempts):g}, max {max(attempts)}")
+    return len(rounds) == wanted
 
 
 def main() -> int:
@@ -336,8 +342,9 @@ def main() -> int:
                         f"+ init {r.init:.3f} + serve {r.serve:.3f} ({r.attempts} GETs)",
                         flush=True,
                     )
+        complete = True
         for pod in pods:
-            report(pod.label, pod.rounds)
+            complete &= report(pod.label, pod.rounds, args.kills)
             print(f"  supervisord CPU over the rounds: {pod.cpu_used()}")
         if len(pods) == 2 and pods[0].rounds and pods[1].rounds:
             a, b = ([r.total for r in pod.rounds] for pod in pods)
@@ -345,7 +352,7 @@ def main() -> int:
                 f"{pods[1].label} / {pods[0].label}: median {statistics.median(b) / statistics.median(a):.2f}x, "
                 f"p90 {pct(b, 90) / pct(a, 90):.2f}x, max {max(b) / max(a):.2f}x"
             )
-        return 0
+        return 0 if complete else 1
     except (BenchFailed, process.StartError) as e:
         print(f"restart: FAILED: {e}", file=sys.stderr)
         return 1
