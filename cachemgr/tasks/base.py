@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cachemgr.params import BY_NAME
@@ -60,21 +60,20 @@ class Option:
     value: Callable[[NodeValues], Any] | None = None
     when: Callable[[NodeValues], bool] = always
     type: Callable[[str], Any] = str
-    default: Any = None  # without a parameter (argparse applies type to a string default)
     help: str | None = None
     switch: bool = False  # a flag without a value (store_true)
 
     def __post_init__(self) -> None:
         if self.param is not None and self.param not in BY_NAME:
             raise ValueError(f"{self.flag}: no parameter {self.param}")
-        if self.param is not None and (self.value is not None or self.default is not None):
+        if self.param is not None and self.value is not None:
             raise ValueError(f"{self.flag}: a parameter gives both its default and its value")
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         if self.switch:
             parser.add_argument(self.flag, action="store_true", help=self.help)
             return
-        start = default(self.param) if self.param is not None else self.default
+        start = default(self.param) if self.param is not None else None
         parser.add_argument(self.flag, type=self.type, default=start, help=self.help)
 
     def crontab_args(self, v: NodeValues) -> list[str]:
@@ -101,8 +100,6 @@ class CrontabLine:
     schedule: str
     task: str
     args: list[str]  # scheduling options, then the task's, each shell-quoted
-    # Parameters the task's options come from that the node leaves unset (the template may say why).
-    unset: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -139,5 +136,4 @@ class TaskSpec:
     def crontab_line(self, v: NodeValues, schedule: str, scheduling: list[str]) -> CrontabLine:
         """The task's line: the site's schedule and scheduling options (cron/), then the node's values."""
         args = scheduling + [text for option in self.options for text in option.crontab_args(v)]
-        unset = [o.param for o in self.options if o.param is not None and v[o.param] in (None, "")]
-        return CrontabLine(schedule, self.name, args, unset)
+        return CrontabLine(schedule, self.name, args)
