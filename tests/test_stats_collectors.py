@@ -219,3 +219,21 @@ def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_p
 def test_an_unknown_collector_name_is_refused_before_any_starts():
     with pytest.raises(ValueError, match="no collector named processs"):
         build(Settings(disable=("cache_scan", "processs")))
+
+
+def test_a_failed_cache_scan_keeps_the_last_snapshot_and_is_logged_once(tmp_path: Path, capsys, monkeypatch):
+    from cachemgr.stats.collectors.cache_scan import CacheScanCollector
+    from cachemgr.stats.scan import CacheScan
+
+    scan = CacheScan(tmp_path, 1, workers=1)
+    scan.scan()
+    monkeypatch.setattr(scan, "scan", lambda: 1 / 0)
+    rounds = iter(range(3))  # three failed scans, then stop
+    monkeypatch.setattr(scan._stopping, "is_set", lambda: next(rounds, None) is None)
+    scan._loop(0)
+    assert isinstance(scan.failure, ZeroDivisionError)
+    err = capsys.readouterr().err
+    assert err.count("cachemgr exporter: cache scan failed:") == 1 and "ZeroDivisionError" in err, err
+    m = collect(CacheScanCollector(scan))
+    assert m["cachemgr_cache_scans_total", ()] == 1
+    assert ("cachemgr_cache_scan_timestamp_seconds", ()) in m
