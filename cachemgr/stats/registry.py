@@ -76,8 +76,13 @@ _OURS = str(Path(cachemgr.__file__).parent)
 
 def _reason(e: Exception) -> str:
     """The exception and the line of ours that met it (json's or xmlrpc's own line would tell little)."""
-    where = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(_OURS)][-1]
-    return f"{type(e).__name__}: {e} ({Path(where.filename).name}:{where.lineno})"
+    # walk_tb, not extract_tb: no source line lookups on every scrape of a failing collector
+    filename, lineno = [
+        (f.f_code.co_filename, lineno)
+        for f, lineno in traceback.walk_tb(e.__traceback__)
+        if f.f_code.co_filename.startswith(_OURS)
+    ][-1]
+    return f"{type(e).__name__}: {e} ({Path(filename).name}:{lineno})"
 
 
 class Scrape:
