@@ -43,7 +43,7 @@ class ProcessesCollector(Collector):
             programs = supervisor_rpc.programs_at(self.supervisor_url)
         except OSError as e:
             raise OSError(f"supervisord at {self.supervisor_url}: {e.strerror or e}") from None
-        try:
+        try:  # not read_json: lenient on purpose, a bad or half-written events file must not fail the collector
             exits = json.loads(self.events_file.read_text())["programs"]
         except (OSError, ValueError, KeyError):
             exits = {}  # no exit counted yet; restart counts must not cost the program states
