@@ -17,6 +17,7 @@ from support.metrics import by_label, collect
 
 from cachemgr.credentials import throwaway
 from cachemgr.scheduler.state import TaskStates
+from cachemgr.stats import registry
 from cachemgr.stats.collectors import credentials
 from cachemgr.stats.collectors.credentials import CredentialsCollector
 from cachemgr.stats.collectors.filesystem import FilesystemCollector
@@ -216,6 +217,37 @@ def test_a_failing_collector_costs_only_its_own_metrics_and_is_logged_once(tmp_p
     assert capsys.readouterr().err.splitlines() == ["cachemgr exporter: collector selftest works again"]
 
 
-def test_an_unknown_collector_name_is_refused_before_any_starts():
+def test_an_unknown_collector_name_is_refused_before_any_starts(monkeypatch):
+    built = []
+
+    class Recording:
+        @classmethod
+        def from_settings(cls, settings):
+            built.append(cls)
+            return cls()
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(registry, "COLLECTORS", dict.fromkeys(registry.COLLECTORS, Recording))
     with pytest.raises(ValueError, match="no collector named processs"):
         build(Settings(disable=("cache_scan", "processs")))
+    assert built == []
+
+
+def test_a_failed_cache_scan_keeps_the_last_snapshot_and_is_logged_once(tmp_path: Path, capsys, monkeypatch):
+    from cachemgr.stats.collectors.cache_scan import CacheScanCollector
+    from cachemgr.stats.scan import CacheScan
+
+    scan = CacheScan(tmp_path, 1, workers=1)
+    scan.scan()
+    monkeypatch.setattr(scan, "scan", lambda: 1 / 0)
+    rounds = iter(range(3))  # three failed scans, then stop
+    monkeypatch.setattr(scan._stopping, "is_set", lambda: next(rounds, None) is None)
+    scan._loop(0)
+    assert isinstance(scan.failure, ZeroDivisionError)
+    err = capsys.readouterr().err
+    assert err.count("cachemgr exporter: cache scan failed:") == 1 and "ZeroDivisionError" in err, err
+    m = collect(CacheScanCollector(scan))
+    assert m["cachemgr_cache_scans_total", ()] == 1
+    assert ("cachemgr_cache_scan_timestamp_seconds", ()) in m

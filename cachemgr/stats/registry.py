@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client.core import Metric
@@ -45,11 +45,16 @@ SUCCESS = Family(
 DURATION = Family("cachemgr_scrape_collector_duration_seconds", "How long the collector took.", ("collector",))
 
 
+def unknown(names: Iterable[str]) -> list[str]:
+    """The names no collector has, sorted."""
+    return sorted(set(names) - COLLECTORS.keys())
+
+
 def build(settings: Settings) -> dict[str, Collector]:
     """The collectors settings.disable leaves on, built (a background scan or listener starts here)."""
-    unknown = sorted(set(settings.disable) - COLLECTORS.keys())
-    if unknown:
-        raise ValueError(f"no collector named {', '.join(unknown)} (there are: {', '.join(COLLECTORS)})")
+    bad = unknown(settings.disable)
+    if bad:
+        raise ValueError(f"no collector named {', '.join(bad)} (there are: {', '.join(COLLECTORS)})")
     built: dict[str, Collector] = {}
     try:
         for name, cls in COLLECTORS.items():
@@ -71,8 +76,13 @@ _OURS = str(Path(cachemgr.__file__).parent)
 
 def _reason(e: Exception) -> str:
     """The exception and the line of ours that met it (json's or xmlrpc's own line would tell little)."""
-    where = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(_OURS)][-1]
-    return f"{type(e).__name__}: {e} ({Path(where.filename).name}:{where.lineno})"
+    # walk_tb, not extract_tb: no source line lookups on every scrape of a failing collector
+    filename, lineno = [
+        (f.f_code.co_filename, lineno)
+        for f, lineno in traceback.walk_tb(e.__traceback__)
+        if f.f_code.co_filename.startswith(_OURS)
+    ][-1]
+    return f"{type(e).__name__}: {e} ({Path(filename).name}:{lineno})"
 
 
 class Scrape:

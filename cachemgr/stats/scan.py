@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -411,6 +412,16 @@ class CacheScan:
         if self._thread is not None:
             self._thread.join(10)
 
+    def _log(self, failure: Exception | None) -> None:
+        """Log a scan failure once, with its own traceback, and its end (not every failed scan again)."""
+        before = self.failure
+        if failure is not None and (before is None or repr(before) != repr(failure)):
+            print("cachemgr exporter: cache scan failed:", file=sys.stderr)
+            traceback.print_exception(failure, file=sys.stderr)
+            sys.stderr.flush()
+        elif failure is None and before is not None:
+            print("cachemgr exporter: cache scan works again", file=sys.stderr, flush=True)
+
     def _loop(self, interval: float) -> None:
         try:
             while not self._stopping.is_set():
@@ -419,8 +430,9 @@ class CacheScan:
                     self.scan()
                 except OSError:
                     self.errors += 1  # a worker died: counted with the unreadable files
-                except Exception as e:  # the collector reports it; the thread lives on to retry
+                except Exception as e:  # the thread lives on to retry; the collector keeps the last snapshot
                     failure = e
+                self._log(failure)
                 self.failure = failure
                 self._stopping.wait(interval)
         finally:

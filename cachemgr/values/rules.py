@@ -67,9 +67,9 @@ def cross_checks(v: dict[str, Any], blame: Blame) -> list[Problem]:
     if v["monitoring.interval"] < 1:
         bad("monitoring.interval", "must be at least 1s")
     if v["exporter.disable"]:
-        from cachemgr.stats.registry import COLLECTORS  # not for every render: it imports every collector
+        from cachemgr.stats.registry import COLLECTORS, unknown  # not for every render: it imports every collector
 
-        for name in sorted(set(v["exporter.disable"]) - COLLECTORS.keys()):
+        for name in unknown(v["exporter.disable"]):
             bad("exporter.disable", f"there is no collector {name} (there are: {', '.join(COLLECTORS)})")
 
     seen: dict[int, str] = {}

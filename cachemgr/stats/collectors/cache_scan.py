@@ -49,8 +49,8 @@ class CacheScanCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         scan = self.scan
-        if scan.failure is not None:
-            raise RuntimeError(f"the last scan failed: {type(scan.failure).__name__}: {scan.failure}")
+        # A failed scan (scan.failure, logged by the scan loop) keeps the last snapshot and the counters served:
+        # the CacheScanStale and CacheScanErrors alerts need them.
         yield SCANS(scan.scans)
         yield ERRORS(scan.errors)
         snap = scan.snapshot

@@ -36,7 +36,7 @@ class FilesystemCollector(Collector):
         return cls({"data": [str(d) for d in data], "meta": [str(d) for d in settings.meta_disks]})
 
     def collect(self) -> Iterator[Metric]:
-        size, avail, files, files_free, up = (family() for family in self.FAMILIES)
+        size, avail, files, files_free, up = SIZE(), AVAIL(), FILES(), FILES_FREE(), UP()
         for role, paths in self.disks.items():
             for path in paths:
                 try:

@@ -43,11 +43,11 @@ class ProcessesCollector(Collector):
             programs = supervisor_rpc.programs_at(self.supervisor_url)
         except OSError as e:
             raise OSError(f"supervisord at {self.supervisor_url}: {e.strerror or e}") from None
-        try:
+        try:  # not read_json: lenient on purpose, a bad or half-written events file must not fail the collector
             exits = json.loads(self.events_file.read_text())["programs"]
         except (OSError, ValueError, KeyError):
             exits = {}  # no exit counted yet; restart counts must not cost the program states
-        up, started, restarts, rss, cpu, fds, threads = (family() for family in self.FAMILIES)
+        up, started, restarts, rss, cpu, fds, threads = UP(), STARTED(), RESTARTS(), RSS(), CPU(), FDS(), THREADS()
         for name, info in sorted(programs.items()):
             up.add_metric([name], 1 if info["statename"] == "RUNNING" else 0)
             restarts.add_metric([name], exits.get(name, {}).get("unexpected_exits", 0))
