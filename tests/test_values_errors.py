@@ -288,6 +288,7 @@ def test_bad_values(values, tmp_path, text, site, file, line, key, reason):
     assert all(re.match(r"^\S+:\d+: \S+: .+", x) for x in lines), lines
     assert f"{shown}:{line}: {key}: " in result.stderr, result.stderr
     assert reason in result.stderr
+    assert sum(reason in x for x in lines) == 1, lines  # told once (both ConfigMaps carry the same data)
 
     out = tmp_path / "out"
     result = cachemgr("render", "--values", str(vdir), "--out", str(out))

@@ -464,6 +464,8 @@ def configmap_size(cm: Any) -> Iterator[Refusal]:
         yield Refusal(("data",), f"Too long: must have at most {MAX_CONFIGMAP} bytes (has {size})")
 
 
+# The rules on a ConfigMap's data: run on one copy only when two ConfigMaps carry the same data.
+CONFIGMAP_DATA = frozenset({"configmap keys", "configmap size"})
 _ALL = frozenset({"Deployment", "ConfigMap"})
 _DEPLOYMENT = frozenset({"Deployment"})
 _CONFIGMAP = frozenset({"ConfigMap"})
