@@ -122,14 +122,6 @@ def restart_policy(dep: Any) -> Iterator[Refusal]:
         yield Refusal((*POD, "restartPolicy"), f'Unsupported value: "{policy}": supported values: "Always"')
 
 
-def termination_grace_period(dep: Any) -> Iterator[Refusal]:
-    # Required once defaulted (to 30). A negative one is no error for a Deployment: its pods get 1 s
-    # (kubernetes#115606), which would cut every drain short, so it is refused here too.
-    seconds = dep.spec.template.spec.termination_grace_period_seconds
-    if seconds is not None and seconds < 0:
-        yield Refusal((*POD, "terminationGracePeriodSeconds"), "must be greater than or equal to 0")
-
-
 def dns_policy(dep: Any) -> Iterator[Refusal]:
     policy = dep.spec.template.spec.dns_policy
     if policy is not None and policy not in DNS_POLICIES:
@@ -486,7 +478,6 @@ RULES: tuple[Rule, ...] = (
     Rule("strategy", _DEPLOYMENT, "ValidateDeploymentStrategy", strategy),
     Rule("replicas", _DEPLOYMENT, "ValidateDeploymentSpec", replicas),
     Rule("restart policy", _DEPLOYMENT, "ValidatePodTemplateSpecForReplicaSet", restart_policy),
-    Rule("grace period", _DEPLOYMENT, "ValidatePodSpec, kubernetes#115606", termination_grace_period),
     Rule("dns policy", _DEPLOYMENT, "validateDNSPolicy", dns_policy),
     Rule("tolerations", _DEPLOYMENT, "ValidateTolerations, validateTaintEffect", tolerations),
     Rule(
