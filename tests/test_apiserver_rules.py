@@ -97,8 +97,6 @@ DEPLOYMENT_CASES: list[tuple[str, Callable[[dict], None], str | None]] = [
     ),
     ("replicas", lambda d: d["spec"].update(replicas=-1), "greater than or equal to 0"),
     ("restart policy", lambda d: pod(d).update(restartPolicy="Never"), "Unsupported value"),
-    ("grace period", lambda d: pod(d).update(terminationGracePeriodSeconds=-1), "greater than or equal to 0"),
-    ("grace period", lambda d: pod(d).update(terminationGracePeriodSeconds=0), None),
     ("dns policy", lambda d: pod(d).update(dnsPolicy="HostNet"), "Unsupported value"),
     ("tolerations", tolerate(key="dedicated", operator="Exists", value="xcache"), "value must be empty"),
     ("tolerations", tolerate(key="dedicated", value="xcache", effect="NoSchedule"), None),  # no operator: Equal

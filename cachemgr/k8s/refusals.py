@@ -120,7 +120,15 @@ def refusals(node: NodeValues, rendered: RenderedNode) -> list[Problem]:
         objects = node_objects(rendered, node["k8s.namespace"])
     except DecodeError as e:  # only free-form values (k8s.affinity) can fail to decode: the rest is typed
         return [_problem(node, e.obj, "strict decoding", e.refusal)]
-    return [_problem(node, obj, rule.source, refusal) for obj in objects for rule, refusal in rules.refusals(obj)]
+    # kubectl's and kustomize's ConfigMaps carry the same data: its rules run on the first one only, so that
+    # a bad value is told once.
+    problems: list[Problem] = []
+    data_checked = False
+    for obj in objects:
+        skip = rules.CONFIGMAP_DATA if data_checked else frozenset()
+        problems += [_problem(node, obj, r.source, refusal) for r, refusal in rules.refusals(obj) if r.name not in skip]
+        data_checked = data_checked or obj.raw["kind"] == "ConfigMap"
+    return problems
 
 
 def render_accepted(nodes: list[NodeValues]) -> list[RenderedNode]:

@@ -29,7 +29,8 @@ HOSTPATH_TYPES = {"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", 
 TAINT_EFFECTS = {"NoSchedule", "PreferNoSchedule", "NoExecute"}
 PORT_PROTOCOLS = {"TCP", "UDP", "SCTP"}
 DNS_POLICIES = {"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"}
-NODE_SELECTOR_OPERATORS = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"}
+NODE_SELECTOR_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"})
+LABEL_SELECTOR_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
 POD_TEMPLATE: Path = ("spec", "template")
 POD: Path = (*POD_TEMPLATE, "spec")
 
@@ -122,14 +123,6 @@ def restart_policy(dep: Any) -> Iterator[Refusal]:
         yield Refusal((*POD, "restartPolicy"), f'Unsupported value: "{policy}": supported values: "Always"')
 
 
-def termination_grace_period(dep: Any) -> Iterator[Refusal]:
-    # Required once defaulted (to 30). A negative one is no error for a Deployment: its pods get 1 s
-    # (kubernetes#115606), which would cut every drain short, so it is refused here too.
-    seconds = dep.spec.template.spec.termination_grace_period_seconds
-    if seconds is not None and seconds < 0:
-        yield Refusal((*POD, "terminationGracePeriodSeconds"), "must be greater than or equal to 0")
-
-
 def dns_policy(dep: Any) -> Iterator[Refusal]:
     policy = dep.spec.template.spec.dns_policy
     if policy is not None and policy not in DNS_POLICIES:
@@ -159,22 +152,23 @@ def tolerations(dep: Any) -> Iterator[Refusal]:
             yield Refusal((*at, "effect"), f'Unsupported value: "{t.effect}"')
 
 
-def _node_selector_requirement(req: Any, at: Path) -> Iterator[Refusal]:
+def _selector_requirement(req: Any, at: Path, operators: frozenset[str]) -> Iterator[Refusal]:
+    """A matchExpressions entry, of a node selector or of a label selector (which has no Gt or Lt)."""
     values = req.values or []
-    if req.operator in ("In", "NotIn") and not values:
+    if req.operator not in operators:
+        yield Refusal((*at, "operator"), f'not a valid selector operator "{req.operator}"')
+    elif req.operator in ("In", "NotIn") and not values:
         yield Refusal((*at, "values"), "must be specified when `operator` is 'In' or 'NotIn'")
     elif req.operator in ("Exists", "DoesNotExist") and values:
         yield Refusal((*at, "values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
     elif req.operator in ("Gt", "Lt") and len(values) != 1:
         yield Refusal((*at, "values"), "must be specified single value when `operator` is 'Lt' or 'Gt'")
-    elif req.operator not in NODE_SELECTOR_OPERATORS:
-        yield Refusal((*at, "operator"), "not a valid selector operator")
     yield from _each(names.qualified_name(req.key), (*at, "key"))
 
 
 def _node_selector_term(term: Any, at: Path) -> Iterator[Refusal]:
     for j, req in enumerate(term.match_expressions or []):
-        yield from _node_selector_requirement(req, (*at, "matchExpressions", j))
+        yield from _selector_requirement(req, (*at, "matchExpressions", j), NODE_SELECTOR_OPERATORS)
 
 
 def _label_selector(selector: Any, at: Path) -> Iterator[Refusal]:
@@ -183,14 +177,7 @@ def _label_selector(selector: Any, at: Path) -> Iterator[Refusal]:
     for key, value in (selector.match_labels or {}).items():
         yield from _each(names.qualified_name(key) + names.label_value(value), (*at, "matchLabels", key))
     for j, req in enumerate(selector.match_expressions or []):
-        here = (*at, "matchExpressions", j)
-        if req.operator in ("In", "NotIn") and not req.values:
-            yield Refusal((*here, "values"), "must be specified when `operator` is 'In' or 'NotIn'")
-        elif req.operator in ("Exists", "DoesNotExist") and req.values:
-            yield Refusal((*here, "values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
-        elif req.operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            yield Refusal((*here, "operator"), f'not a valid selector operator "{req.operator}"')
-        yield from _each(names.qualified_name(req.key), (*here, "key"))
+        yield from _selector_requirement(req, (*at, "matchExpressions", j), LABEL_SELECTOR_OPERATORS)
 
 
 def _weight(weight: int, at: Path) -> Iterator[Refusal]:
@@ -464,6 +451,8 @@ def configmap_size(cm: Any) -> Iterator[Refusal]:
         yield Refusal(("data",), f"Too long: must have at most {MAX_CONFIGMAP} bytes (has {size})")
 
 
+# The rules on a ConfigMap's data: run on one copy only when two ConfigMaps carry the same data.
+CONFIGMAP_DATA = frozenset({"configmap keys", "configmap size"})
 _ALL = frozenset({"Deployment", "ConfigMap"})
 _DEPLOYMENT = frozenset({"Deployment"})
 _CONFIGMAP = frozenset({"ConfigMap"})
@@ -484,7 +473,6 @@ RULES: tuple[Rule, ...] = (
     Rule("strategy", _DEPLOYMENT, "ValidateDeploymentStrategy", strategy),
     Rule("replicas", _DEPLOYMENT, "ValidateDeploymentSpec", replicas),
     Rule("restart policy", _DEPLOYMENT, "ValidatePodTemplateSpecForReplicaSet", restart_policy),
-    Rule("grace period", _DEPLOYMENT, "ValidatePodSpec, kubernetes#115606", termination_grace_period),
     Rule("dns policy", _DEPLOYMENT, "validateDNSPolicy", dns_policy),
     Rule("tolerations", _DEPLOYMENT, "ValidateTolerations, validateTaintEffect", tolerations),
     Rule(
