@@ -29,7 +29,8 @@ from cachemgr.xrootd import origin, process, redirector
 
 NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
 # What the demo changes besides ports and paths: a short drain, local metrics, and a redirector that serves at
-# once and decides a miss within a second (cms.* defaults suit a production redirector, not a demo).
+# once, decides a miss within a second and gives up a dead cache after 5 s (cms.* defaults suit a production
+# redirector, whose caches may restart within its drop delay, not a demo).
 EXTRA = {
     "k8s.drain": "6s",
     "exporter.address": "127.0.0.1",
@@ -40,6 +41,8 @@ EXTRA = {
     "cache.ram": "1g",
     "cms.lookup_delay": "1s",
     "cms.startup_delay": "1s",
+    "cms.drop_delay": "5s",
+    "cms.service_delay": "1s",
     "cms.ping": "3s",
 }
 

@@ -205,8 +205,16 @@ PARAMS: tuple[Param, ...] = (
         "cms.drop_delay",
         "duration",
         "600s",
-        "How long a cache that disconnected stays known (not selected) before it is dropped (`cms.delay drop`); "
-        "its files are then looked up again.",
+        "How long a cache that disconnected stays known before it is dropped (`cms.delay drop`): until then "
+        "clients of the files only it has wait for it (`cms.service_delay`); then those files go to another cache.",
+        "seconds",
+    ),
+    P(
+        "cms.service_delay",
+        "duration",
+        "15s",
+        "How long a client is told to wait before asking again when the only caches that have its file are "
+        "disconnected (`cms.delay service`): it retries until they return or are dropped (`cms.drop_delay`).",
         "seconds",
     ),
     P(

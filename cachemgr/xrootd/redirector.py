@@ -32,7 +32,7 @@ class Redirector:
         return f"127.0.0.1:{self.cms_port}"
 
     def log(self, program: str) -> Path:
-        return self.root / "log" / f"{program}.log"
+        return self.root / "log" / f"{program}-{NAME}.log"  # relayed as [program-redirector]
 
     def stop(self) -> None:
         for daemon in reversed(self.daemons):
