@@ -9,6 +9,7 @@ dirs and ports, and prints FLEET_PIDS anew.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -24,7 +25,7 @@ from typing import IO
 from cachemgr import sandbox
 from cachemgr.demo import STOP_WITHIN, _origin_files
 from cachemgr.runtime.logs import Relay
-from cachemgr.values.resolve import load_nodes
+from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd import origin, process, redirector
 
 NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
@@ -47,9 +48,10 @@ EXTRA = {
 }
 
 
-def _relay(stream: IO[str], prefix: str, out: IO[str]) -> None:
+def _relay(stream: IO[bytes], prefix: str, out: IO[str]) -> None:
+    """A node's supervise output (its programs' `[program] line`s), each line prefixed with the node's name."""
     for line in stream:
-        out.write(f"{prefix}{line}")
+        out.write(f"{prefix}{line.decode(errors='replace')}")
         out.flush()
 
 
@@ -62,7 +64,7 @@ class Node:
         self.pid = 0  # supervise's pid on this host
 
     @property
-    def values(self):
+    def values(self) -> NodeValues:
         return self.box.values
 
     @property
@@ -82,9 +84,7 @@ class Node:
         isolate = process.is_root() and shutil.which("unshare") is not None
         launcher = ["unshare", "--pid", "--fork", "--kill-child", "--"] if isolate else []
         self.launcher = self.box.supervise(subprocess.PIPE, launcher)
-        assert self.launcher.stdout is not None
-        stream = open(self.launcher.stdout.fileno(), errors="replace", closefd=False)  # noqa: SIM115 (the thread's)
-        threading.Thread(target=_relay, args=(stream, f"[{self.name}] ", out), daemon=True).start()
+        threading.Thread(target=_relay, args=(self.launcher.stdout, f"[{self.name}] ", out), daemon=True).start()
         self.pid = _child(self.launcher.pid) if isolate else self.launcher.pid
         for name, log in logs.items():
             process.wait_ready(log, name, self.launcher, timeout=30, since=since[name])
@@ -94,11 +94,13 @@ class Node:
         if not self.alive():
             return
         assert self.launcher is not None
-        os.kill(self.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may be exiting already
+            os.kill(self.pid, signal.SIGTERM)
         try:
             self.launcher.wait(STOP_WITHIN)
         except subprocess.TimeoutExpired:
-            os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
             self.launcher.wait()
 
 

@@ -64,6 +64,18 @@ def test_reads_land_on_exactly_one_cache_equal_to_the_origin_and_spread_over_the
     assert len(holders) > 1, "every miss went to the same cache"
 
 
+def test_http_through_the_redirector_is_redirected_to_a_cache(fleet: Fleet):
+    rel = "/http/page.txt"
+    fleet.add(rel, b"over http\n")
+    got = subprocess.run(
+        ["curl", "-sS", "-L", "--max-time", "30", f"{fleet.env['REDIRECTOR_HTTP']}{rel}"],
+        capture_output=True,
+        timeout=40,
+    )
+    assert got.returncode == 0 and got.stdout == b"over http\n", got.stderr
+    assert len(fleet.holders(rel)) == 1
+
+
 def test_a_second_read_is_a_hit_on_the_cache_that_has_it(fleet: Fleet):
     rel = "/hits/again.bin"
     data, _ = read_new(fleet, rel)
@@ -124,7 +136,9 @@ def logged_out(fleet: Fleet, port: int) -> bool:
     logins = list(re.finditer(rf"^\[cmsd-redirector\] .* (server\S*)@\S+:{port} logged in\.", out, re.M))
     assert logins, f"the cache on {port} never logged in"
     last = logins[-1]
-    return re.search(rf"^\[cmsd-redirector\] .* {re.escape(last[1])}@\S+ logged out", out[last.end() :], re.M) is not None
+    return (
+        re.search(rf"^\[cmsd-redirector\] .* {re.escape(last[1])}@\S+ logged out", out[last.end() :], re.M) is not None
+    )
 
 
 def test_sigterm_of_a_node_drains_it_out_of_the_selection_before_its_xrootd_stops(fleet: Fleet, tmp_path: Path):
