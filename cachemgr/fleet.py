@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -23,12 +22,13 @@ from pathlib import Path
 from typing import IO
 
 from cachemgr import sandbox
-from cachemgr.demo import STOP_WITHIN, _origin_files
+from cachemgr.demo import origin_files
 from cachemgr.runtime.logs import Relay
 from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd import origin, process, redirector
 
 NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
+STOP_WITHIN = 7.0  # seconds for each node's supervise to drain and stop; then the redirector and origin: under 10 s
 # What the demo changes besides ports and paths: a short drain, local metrics, and a redirector that serves at
 # once, decides a miss within a second and gives up a dead cache after 5 s (cms.* defaults suit a production
 # redirector, whose caches may restart within its drop delay, not a demo).
@@ -122,9 +122,12 @@ def run(values_dir: Path, size: int) -> int:
     if not (shutil.which("xrootd") and shutil.which("cmsd")):
         print("cachemgr demo: xrootd and cmsd are not installed; run images/install.sh first", file=sys.stderr)
         return 1
-    signals: queue.Queue[int] = queue.Queue()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):  # handlers, not a blocked mask: children inherit
-        signal.signal(signum, lambda signum, _: signals.put(signum))
+    # Each signal's number arrives on a pipe (no lock in a handler); handlers, not a blocked mask: children inherit it.
+    signals, wakeup = os.pipe()
+    os.set_blocking(wakeup, False)
+    signal.set_wakeup_fd(wakeup)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(signum, lambda *_: None)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
     daemons: list[process.Daemon] = []
@@ -135,7 +138,7 @@ def run(values_dir: Path, size: int) -> int:
         user = sandbox.run_user(v["xrootd.user"])
         up = origin.start(root / "origin", user)
         daemons.append(up.daemon)
-        _origin_files(up.data, "/protected")
+        origin_files(up.data, "/protected")
         rdr = redirector.start(root / "redirector", user, v)
         daemons.extend(rdr.daemons)
         relay = Relay(rdr.root / "log", sys.stderr)
@@ -158,7 +161,7 @@ def run(values_dir: Path, size: int) -> int:
         }
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)
-        while signals.get() == signal.SIGUSR1:
+        while os.read(signals, 1)[0] == signal.SIGUSR1:
             for node in nodes:
                 if not node.alive():
                     node.start(sys.stderr)
@@ -174,7 +177,7 @@ def run(values_dir: Path, size: int) -> int:
         for t in threads:
             t.join()
         for daemon in reversed(daemons):
-            daemon.stop(timeout=1)
+            daemon.stop(timeout=0.5)
         if relay is not None:
             relay.stop.set()
             relay.join(2)
