@@ -58,8 +58,8 @@ def _relay(stream: IO[bytes], prefix: str, out: IO[str]) -> None:
 class Node:
     """One cache of the fleet: its sandbox and the supervise running it (in its own PID namespace as root)."""
 
-    def __init__(self, name: str, box: sandbox.Sandbox) -> None:
-        self.name, self.box = name, box
+    def __init__(self, name: str, box: sandbox.Sandbox, rdr: redirector.Redirector) -> None:
+        self.name, self.box, self.redirector = name, box, rdr
         self.launcher: subprocess.Popen | None = None  # unshare, or supervise itself
         self.pid = 0  # supervise's pid on this host
 
@@ -79,8 +79,10 @@ class Node:
         return self.launcher is not None and self.launcher.poll() is None
 
     def start(self, out: IO[str]) -> None:
+        """Start the node; return once its xrootd serves and its cmsd has logged in to the redirector."""
         logs = {inst.name: self.box.log("xrootd", inst.name) for inst in self.box.instances}
-        since = {name: log.stat().st_size if log.exists() else 0 for name, log in logs.items()}
+        since = {name: _size(log) for name, log in logs.items()}
+        login_since = _size(self.redirector.log("cmsd"))
         isolate = process.is_root() and shutil.which("unshare") is not None
         launcher = ["unshare", "--pid", "--fork", "--kill-child", "--"] if isolate else []
         self.launcher = self.box.supervise(subprocess.PIPE, launcher)
@@ -88,6 +90,7 @@ class Node:
         self.pid = _child(self.launcher.pid) if isolate else self.launcher.pid
         for name, log in logs.items():
             process.wait_ready(log, name, self.launcher, timeout=30, since=since[name])
+        self.redirector.wait_login(self.values["ports.xroot"], self.launcher, timeout=30, since=login_since)
 
     def stop(self) -> None:
         """SIGTERM to supervise (it drains, then stops its programs); SIGKILL to the whole node after STOP_WITHIN."""
@@ -102,6 +105,10 @@ class Node:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
             self.launcher.wait()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def _child(pid: int, timeout: float = 10) -> int:
@@ -146,7 +153,7 @@ def run(values_dir: Path, size: int) -> int:
         extra = {**EXTRA, "redirector": rdr.manager}
         for i in range(size):
             box = sandbox.create(values_dir, NODE, root / f"cache-{i + 1}", up.address, extra)
-            nodes.append(Node(f"cache-{i + 1}", box))
+            nodes.append(Node(f"cache-{i + 1}", box, rdr))
         for node in nodes:
             node.start(sys.stderr)
         lines = {
