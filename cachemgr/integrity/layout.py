@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from cachemgr.integrity.target import QUARANTINE, Target
+from cachemgr.integrity.target import Target
 from cachemgr.stats.scan import SUFFIX
 
 # XrdOss side files (XrdOssPath.cc's suffix table): left behind, they are temporaries gone stale.
@@ -51,11 +51,6 @@ def matches(path: str, prefix: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
-def skipped(name: str, target: Target, top: bool) -> bool:
-    """Names in a root or disk that are not cache files: the quarantine and the sentinel at the top."""
-    return top and (name == QUARANTINE or name == target.sentinel)
-
-
 def cached_files(target: Target, prefix: str = "/") -> Iterator[CachedFile]:
     """Every cached file under prefix (normalized), in every root: each namespace path once, serially.
 
@@ -79,7 +74,7 @@ def cached_files(target: Target, prefix: str = "/") -> Iterator[CachedFile]:
                 continue
             seen: set[str] = set()
             for e in entries:
-                if skipped(e.name, target, path == str(root)):
+                if path == str(root) and e.name in target.reserved:
                     continue
                 if e.is_dir(follow_symlinks=False):
                     stack.append((e.path, f"{ns}/{e.name}"))

@@ -81,6 +81,23 @@ class Remover:
                 moved.unlink()
         return Outcome(cf, files, size)
 
+    def remove_stray(self, path: Path) -> Outcome:
+        """One file of a disk outside the namespace (a stale temporary, an orphan on a data disk)."""
+        files, size = usage(path)
+        cf = CachedFile(disk_of(self.target, path), "/" + str(path.relative_to(disk_of(self.target, path))))
+        if self.dry_run:
+            return Outcome(cf, files, size)
+        ids = {i for i in [inode(path)] if i is not None}
+        if ids & open_inodes():
+            return Outcome(cf, files, size, "open by xrootd")
+        moved = self._park(path)
+        if ids & open_inodes():
+            _restore(moved, path)
+            return Outcome(cf, files, size, "opened by xrootd while being moved (put back)")
+        if not self.quarantine:
+            moved.unlink()
+        return Outcome(cf, files, size)
+
     def _park(self, path: Path) -> Path:
         """Rename path into its disk's quarantine (this run's batch); the caller deletes it when not quarantining."""
         disk = disk_of(self.target, path)

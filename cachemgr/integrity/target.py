@@ -32,6 +32,11 @@ class Target:
     sentinel: str | None = None  # the disk sentinel file: not a cache file
 
     @property
+    def reserved(self) -> tuple[str, ...]:
+        """Names at the top of a root or disk that are not cache files."""
+        return (QUARANTINE, self.sentinel) if self.sentinel else (QUARANTINE,)
+
+    @property
     def uid(self) -> int | None:
         """The cache's owner; stand-alone without a user, the first root's owner."""
         if self.user is not None:
@@ -72,6 +77,7 @@ def from_args(args: argparse.Namespace) -> Target:
             user=args.user,
             origins={r: origin for r in args.root} if origin else {},
             run=None,
+            sentinel=BY_NAME["cache.sentinel"].default,
         )
     else:
         target = from_config(args.config or Path(BY_NAME["paths.config"].default))
