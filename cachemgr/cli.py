@@ -286,7 +286,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
     s.set_defaults(func=cmd_cinfo)
 
-    from cachemgr.integrity.commands import evict_arguments, fsck_arguments
+    from cachemgr.integrity.target import evict_arguments, fsck_arguments
 
     s = sub.add_parser("fsck", help="check the cache's files (exit 0 clean, 1 with findings); --repair quarantines")
     fsck_arguments(s)
