@@ -169,4 +169,5 @@ def prune(target: Target, max_bytes: int, max_age: float, now: float | None = No
 
 
 def _du(path: Path) -> int:
-    return sum(os.lstat(p).st_blocks * 512 for p in path.rglob("*"))
+    """Bytes the files (not the directories) under path use."""
+    return sum(p.lstat().st_blocks * 512 for p in path.rglob("*") if not p.is_dir())
