@@ -212,13 +212,15 @@ def _more(value: float | None, least: float) -> bool:
 
 
 def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
-    """A self-test result without its checks, a task state file that cannot be read, no supervisord: /metrics
+    """A self-test result without its checks, a task state file that cannot be read, an fsck result that is not
+    JSON, no supervisord: /metrics
     still answers 200 with every other collector's metrics, and says which collectors failed."""
     root, run = tmp_path / "namespace", tmp_path / "run"
     root.mkdir()
     run.mkdir()
     RunDir(run).selftest.write_text('{"time": 1700000000, "ok": true}')
     RunDir(run).tasks.mkdir()  # reading it fails, even as root
+    RunDir(run).fsck.write_text('{"time": 17')
     running = start_exporter(
         "--cache-root", str(root), "--run-dir", str(run), "--summary-port", "0", "--gstream-port", "0",
         "--scan-interval", "0.2",
@@ -229,14 +231,15 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
             got = samples(running.scrape())  # 200
             assert by_label(got, "cachemgr_scrape_collector_success", "collector") == {
                 "cache_scan": 1, "filesystem": 1, "summary": 1, "gstream": 1, "credentials": 1,
-                "tasks": 0, "selftest": 0, "processes": 0,
+                "tasks": 0, "selftest": 0, "fsck": 0, "processes": 0,
             }  # fmt: skip
             assert got["cachemgr_filesystem_up", (("path", str(root)), ("role", "data"))] == 1
             assert got["cachemgr_cache_scan_errors_total", ()] == 0
             assert got["xrootd_monitoring_packets_received_total", ()] == 0
             assert got["cachemgr_gstream_packets_total", ()] == 0
             names = {name for name, _ in got}
-            assert not {n for n in names if n.startswith(("cachemgr_task_", "cachemgr_selftest_", "cachemgr_process_"))}
+            failed = ("cachemgr_task_", "cachemgr_selftest_", "cachemgr_fsck_", "cachemgr_process_")
+            assert not {n for n in names if n.startswith(failed)}
     finally:
         running.proc.send_signal(signal.SIGTERM)
         assert running.proc.wait(15) == 0
@@ -244,6 +247,7 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     assert [line.split(":")[1].strip() for line in failures] == [
         "collector tasks failed",
         "collector selftest failed",
+        "collector fsck failed",
         "collector processes failed",
     ], failures  # each once, though scraped four times
 
@@ -259,6 +263,7 @@ def test_settings_from_the_nodes_runtime_json(cache: Cache, exporter: Running):
             "tasks",
             "credentials",
             "selftest",
+            "fsck",
             "processes",
         }
         disks = {dict(labels)["path"] for name, labels in got if name == "cachemgr_filesystem_size_bytes"}

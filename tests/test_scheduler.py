@@ -116,11 +116,12 @@ def test_rendered_crontabs_are_valid():
     for node in load_nodes(EXAMPLE):
         entries = crontab.parse(render_node(node).configmap["cachemgr.crontab"], node.name)
         if node["auth.enabled"]:
-            assert [e.task for e in entries] == ["fix-certs", "fetch-crl", "refresh-proxy", "gridmap"]
-            assert all(e.at_start for e in entries)
+            assert [e.task for e in entries] == ["fix-certs", "fetch-crl", "refresh-proxy", "gridmap", "fsck"]
+            assert all(e.at_start for e in entries[:-1])
             assert next(e for e in entries if e.task == "fetch-crl").schedule == "45 */6 * * *"
         else:
-            assert entries == []
+            assert [e.task for e in entries] == ["fsck"]
+        assert not entries[-1].at_start  # a big cache's fsck would hold up the pod's start
 
 
 @pytest.mark.parametrize(
