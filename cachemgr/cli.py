@@ -161,6 +161,18 @@ def cmd_cinfo(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_fsck(args: argparse.Namespace) -> int:
+    from cachemgr.integrity import commands
+
+    return commands.fsck(args)
+
+
+def cmd_evict(args: argparse.Namespace) -> int:
+    from cachemgr.integrity import commands
+
+    return commands.evict(args)
+
+
 def cmd_exporter(args: argparse.Namespace) -> int:
     from cachemgr.runtime.settings import PodConfigError, load
     from cachemgr.stats import exporter
@@ -273,6 +285,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--blocks", action="store_true", help="with --json, add block_array (one 0/1 per block)")
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
     s.set_defaults(func=cmd_cinfo)
+
+    from cachemgr.integrity.commands import evict_arguments, fsck_arguments
+
+    s = sub.add_parser("fsck", help="check the cache's files (exit 0 clean, 1 with findings); --repair quarantines")
+    fsck_arguments(s)
+    s.set_defaults(func=cmd_fsck)
+
+    s = sub.add_parser("evict", help="evict cached files (not those xrootd has open), reporting what was freed")
+    evict_arguments(s)
+    s.set_defaults(func=cmd_evict)
 
     s = sub.add_parser("exporter", help="serve the node's Prometheus metrics (cache scan, streams, disks, tasks)")
     s.add_argument(

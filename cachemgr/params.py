@@ -139,6 +139,16 @@ PARAMS: tuple[Param, ...] = (
     P("ports.metrics", "port", 9100, "Prometheus exporter port."),
     P("ports.summary", "port", 9930, "Local UDP port for the summary stream (to the exporter)."),
     P("ports.gstream", "port", 9931, "Local UDP port for the pfc g-stream (to the exporter)."),
+    # Integrity (cachemgr fsck, its scheduled task)
+    P(
+        "fsck.repair",
+        "boolean",
+        False,
+        "The scheduled fsck also moves bad files into quarantine (`--repair`), skipping those xrootd has open.",
+    ),
+    P("fsck.quarantine_max", "size", "10g", "Quarantine size cap per disk: oldest runs' files go first.", "bytes"),
+    P("fsck.quarantine_age", "duration", "7d", "Quarantined files are deleted after this long.", "seconds"),
+    P("fsck.temp_age", "duration", "1h", "An XrdOss side file (`.anew`, `.fail`, ...) this old is stale.", "seconds"),
     # Self-test
     P("selftest.interval", "duration", "60s", "How often the self-test runs.", "seconds"),
     P(

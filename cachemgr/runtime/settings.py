@@ -36,6 +36,10 @@ class RunDir:
         return self.path / "selftest.json"
 
     @property
+    def fsck(self) -> Path:  # the latest `cachemgr fsck` of the node's cache: findings by kind, time, duration
+        return self.path / "fsck.json"
+
+    @property
     def process_exits(self) -> Path:  # unexpected exits counted by the process-events listener
         return self.path / "processes.json"
 

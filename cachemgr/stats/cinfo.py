@@ -301,3 +301,16 @@ def summary(data: bytes) -> tuple[int, bool, int, int, int, int, int]:
         hit = miss = byp = 0
         last = created
     return fs, complete, acc_cnt, hit, miss, byp, last
+
+
+def present_end(data: bytes) -> tuple[int, int]:
+    """(file_size, where the blocks marked present end: what the data file's size must reach, 0 with none) of a
+    file's bytes; raises CinfoError for the same files as parse(). fsck's check, without building a Cinfo."""
+    if len(data) >= 4 and _I32.unpack_from(data)[0] == 4:
+        (bs, fs, *_), body, nbytes, _ = _v4_frame(data)
+        bits = int.from_bytes(data[body : body + nbytes], "little")
+    else:
+        info = parse(data)
+        bs, fs, bits = info.buffer_size, info.file_size, int.from_bytes(info.bitvec, "little")
+    last = (bits & ((1 << n_blocks(fs, bs)) - 1)).bit_length()  # blocks 0 .. last-1 hold the last present one
+    return fs, min(last * bs, fs)

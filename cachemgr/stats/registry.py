@@ -21,6 +21,7 @@ from cachemgr.stats.collectors import Collector, Family
 from cachemgr.stats.collectors.cache_scan import CacheScanCollector
 from cachemgr.stats.collectors.credentials import CredentialsCollector
 from cachemgr.stats.collectors.filesystem import FilesystemCollector
+from cachemgr.stats.collectors.fsck import FsckCollector
 from cachemgr.stats.collectors.gstream import GstreamCollector
 from cachemgr.stats.collectors.processes import ProcessesCollector
 from cachemgr.stats.collectors.selftest import SelftestCollector
@@ -36,6 +37,7 @@ COLLECTORS: dict[str, type[Collector]] = {
     "tasks": TasksCollector,
     "credentials": CredentialsCollector,
     "selftest": SelftestCollector,
+    "fsck": FsckCollector,
     "processes": ProcessesCollector,
 }
 

@@ -24,11 +24,12 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from cachemgr.integrity.target import QUARANTINE
 from cachemgr.stats import cinfo
 
 SUFFIX = ".cinfo"
@@ -59,7 +60,7 @@ MAX_CUT = 6
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])  # where the workers import cachemgr from
 
 
-def _workers() -> int:
+def default_workers() -> int:
     return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
@@ -240,14 +241,15 @@ def scan_unit(unit: Unit, depth: int, state: State | None) -> UnitResult:
 
 
 def _serve() -> None:
-    """A worker's loop: pickled scan_unit arguments on stdin, pickled results on stdout."""
+    """A worker's loop: a pickled (function, *arguments) on stdin, the pickled result on stdout. The function is
+    a module-level one (pickled by name): scan_unit, or fsck's check of a unit."""
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            args = pickle.load(inp)
+            func, *args = pickle.load(inp)
         except EOFError:
             return  # the exporter closed our stdin, or died
-        pickle.dump(scan_unit(*args), out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(func(*args), out, pickle.HIGHEST_PROTOCOL)
         out.flush()
 
 
@@ -268,11 +270,11 @@ class _Worker:
         self.inp, self.out = self.proc.stdin, self.proc.stdout
         self.fd = self.out.fileno()
 
-    def send(self, args: tuple) -> None:
-        pickle.dump(args, self.inp, pickle.HIGHEST_PROTOCOL)
+    def send(self, job: tuple) -> None:
+        pickle.dump(job, self.inp, pickle.HIGHEST_PROTOCOL)
         self.inp.flush()
 
-    def receive(self) -> UnitResult:
+    def receive(self) -> Any:
         return pickle.load(self.out)
 
     def close(self) -> None:
@@ -286,6 +288,93 @@ class _Worker:
         self.out.close()
 
 
+class Pool:
+    """Worker processes (one per core, at most 4) running module-level functions, one job in flight per worker:
+    with two, a worker blocked writing a big result while we block writing its next job would deadlock."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._workers: list[_Worker] = []
+
+    def run(self, jobs: Iterable[tuple[Any, Callable, tuple]], serial: bool = False) -> Iterator[tuple[Any, Any]]:
+        """(key, func(*args)) for each (key, func, args) of jobs, in the order they finish. jobs is read lazily,
+        one ahead per worker; with size 1, or when serial, they run here in order."""
+        if self.size <= 1 or serial:
+            for key, func, args in jobs:
+                yield key, func(*args)
+            return
+        while len(self._workers) < self.size:
+            self._workers.append(_Worker())
+        todo = iter(jobs)
+        busy: dict[int, tuple[_Worker, Any]] = {}
+        with selectors.DefaultSelector() as sel:
+
+            def send(worker: _Worker) -> None:
+                job = next(todo, None)
+                if job is not None:
+                    key, func, args = job
+                    worker.send((func, *args))
+                    busy[worker.fd] = (worker, key)
+                    sel.register(worker.fd, selectors.EVENT_READ)
+
+            try:
+                for worker in self._workers:
+                    send(worker)
+                while busy:
+                    for k, _ in sel.select():
+                        worker, key = busy.pop(k.fd)
+                        sel.unregister(k.fd)
+                        result = worker.receive()
+                        send(worker)
+                        yield key, result
+            except (OSError, EOFError, pickle.UnpicklingError) as e:
+                self.close()  # fresh workers next time
+                raise OSError(f"scan worker failed: {e}") from None
+
+    def close(self) -> None:
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.close()
+
+
+def split(path: str, parts: tuple[str, ...], workers: int, skip: Container[str] = ()) -> tuple[list[Unit], int]:
+    """The units of the tree at path (its namespace components: parts), and the directories that could not be
+    listed: directories above the cut (their own files) and the subtrees at the cut, which is as deep as it takes
+    to get UNITS_PER_WORKER subtrees per worker, so that the walk spreads over the workers. skip: names of
+    directories at the top that are not the cache's (the quarantine)."""
+    units = []
+    errors = 0
+    frontier: list[tuple[str, tuple[str, ...]]] = [(path, parts)]
+    level = 0
+    while frontier and len(frontier) < UNITS_PER_WORKER * workers and level < MAX_CUT:
+        below = []
+        for path, parts in frontier:
+            try:
+                with os.scandir(path) as it:
+                    entries = list(it)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                errors += 1
+                continue
+            files = False
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if not (level == 0 and entry.name in skip):
+                            below.append((entry.path, (*parts, entry.name)))
+                    elif not (level == 0 and entry.name in skip):
+                        files = True  # fsck wants every file, not only the cinfo files
+                except OSError:
+                    errors += 1
+            if files:
+                units.append(Unit(path, parts, False))
+        frontier = below
+        level += 1
+    units.extend(Unit(path, parts, True) for path, parts in frontier)
+    return units, errors
+
+
 @dataclass
 class CacheScan:
     root: Path
@@ -294,21 +383,22 @@ class CacheScan:
     scans: int = 0
     errors: int = 0
     failure: Exception | None = None  # what broke the background thread's last scan (a bug, not the cache)
-    workers: int = field(default_factory=_workers)
+    workers: int = field(default_factory=default_workers)
     _states: dict[Unit, State] = field(default_factory=dict)
-    _pool: list[_Worker] = field(default_factory=list)
+    _pool: Pool | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def scan(self) -> Snapshot:
         start = time.monotonic()
-        units = self._units()
+        units, errors = split(str(self.root), (), self.workers, skip=(QUARANTINE,))
+        self.errors += errors
         states, self._states = self._states, {}  # units gone since the last scan drop out here
         # Biggest first (by what the last scan found), so the workers finish together.
         units.sort(key=lambda u: -len(states[u].recs) if u in states else 0)
         totals: dict[str, Totals] = {}
         parsed = 0
-        for unit, old, result in self._run(units, states):
+        for (unit, old), result in self._run(units, states):
             state = result.state or old
             if state is not None and state.names:
                 self._states[unit] = state
@@ -322,85 +412,17 @@ class CacheScan:
         self.snapshot = Snapshot(totals, time.time(), time.monotonic() - start, parsed)
         return self.snapshot
 
-    def _run(self, units: list[Unit], states: dict[Unit, State]) -> Iterator[tuple[Unit, State | None, UnitResult]]:
-        if self.workers <= 1 or len(units) <= 1:
-            for unit in units:
-                old = states.pop(unit, None)
-                yield unit, old, scan_unit(unit, self.depth, old)
-            return
-        while len(self._pool) < self.workers:
-            self._pool.append(_Worker())
-        todo = iter(units)
-        busy: dict[int, tuple[_Worker, Unit, State | None]] = {}
-        with selectors.DefaultSelector() as sel:
-            try:
-                # One unit in flight per worker: with two, a worker blocked writing a big result while we block
-                # writing its next state would deadlock.
-                for worker in self._pool:
-                    self._send(worker, next(todo, None), states, busy, sel)
-                while busy:
-                    for key, _ in sel.select():
-                        worker, unit, old = busy.pop(key.fd)
-                        sel.unregister(key.fd)
-                        result = worker.receive()
-                        self._send(worker, next(todo, None), states, busy, sel)
-                        yield unit, old, result
-            except (OSError, EOFError, pickle.UnpicklingError) as e:
-                self.close()  # fresh workers next scan
-                raise OSError(f"scan worker failed: {e}") from None
-
-    def _send(
-        self,
-        worker: _Worker,
-        unit: Unit | None,
-        states: dict[Unit, State],
-        busy: dict[int, tuple[_Worker, Unit, State | None]],
-        sel: selectors.BaseSelector,
-    ) -> None:
-        if unit is None:
-            return
-        old = states.pop(unit, None)
-        worker.send((unit, self.depth, old))
-        busy[worker.fd] = (worker, unit, old)
-        sel.register(worker.fd, selectors.EVENT_READ)
-
-    def _units(self) -> list[Unit]:
-        """Directories above the cut (their own files) and the subtrees at the cut, which is as deep as it
-        takes to get UNITS_PER_WORKER subtrees per worker, so that the walk spreads over the workers."""
-        units = []
-        frontier: list[tuple[str, tuple[str, ...]]] = [(str(self.root), ())]
-        level = 0
-        while frontier and len(frontier) < UNITS_PER_WORKER * self.workers and level < MAX_CUT:
-            below = []
-            for path, parts in frontier:
-                try:
-                    with os.scandir(path) as it:
-                        entries = list(it)
-                except FileNotFoundError:
-                    continue
-                except OSError:
-                    self.errors += 1
-                    continue
-                files = False
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            below.append((entry.path, (*parts, entry.name)))
-                        elif entry.name.endswith(SUFFIX):
-                            files = True
-                    except OSError:
-                        self.errors += 1
-                if files:
-                    units.append(Unit(path, parts, False))
-            frontier = below
-            level += 1
-        units.extend(Unit(path, parts, True) for path, parts in frontier)
-        return units
+    def _run(self, units: list[Unit], states: dict[Unit, State]) -> Iterator[tuple[tuple[Unit, State | None], Any]]:
+        if self._pool is None:
+            self._pool = Pool(self.workers)
+        # A unit's old state leaves `states` only when its job is sent: a lazy generator.
+        jobs = (((u, old), scan_unit, (u, self.depth, old)) for u in units for old in (states.pop(u, None),))
+        return self._pool.run(jobs, serial=len(units) <= 1)
 
     def close(self) -> None:
-        pool, self._pool = self._pool, []
-        for worker in pool:
-            worker.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def start(self, interval: float) -> None:
         """Scan every interval seconds in a background thread, until stop(): a scrape never waits for a scan."""

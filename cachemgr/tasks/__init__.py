@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from cachemgr.tasks import fetch_crl, fix_certs, gridmap, refresh_proxy
+from cachemgr.tasks import fetch_crl, fix_certs, fsck, gridmap, refresh_proxy
 from cachemgr.tasks.base import TaskSpec
 
 if TYPE_CHECKING:
     from cachemgr.scheduler.crontab import CronEntry
 
-# In start-up order (the crontab's too): fix-certs first, since without the host cert what needs it is skipped.
-TASKS: dict[str, TaskSpec] = {m.SPEC.name: m.SPEC for m in (fix_certs, fetch_crl, refresh_proxy, gridmap)}
+# In start-up order (the crontab's too): fix-certs first, since without the host cert what needs it is skipped;
+# fsck never runs at start (a big cache takes minutes: it would hold up the pod).
+TASKS: dict[str, TaskSpec] = {m.SPEC.name: m.SPEC for m in (fix_certs, fetch_crl, refresh_proxy, gridmap, fsck)}
 
 
 def start_rank(name: str) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cachemgr.params import BY_NAME
-from cachemgr.values.units import parse_duration
+from cachemgr.values.units import parse_duration, parse_size
 
 if TYPE_CHECKING:
     from cachemgr.values.resolve import NodeValues
@@ -33,6 +33,14 @@ def duration(text: str) -> int:
     """argparse type for durations such as 48h (argparse applies it to string defaults too)."""
     try:
         return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def size(text: str) -> int:
+    """argparse type for sizes such as 10g."""
+    try:
+        return parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -61,7 +69,7 @@ class Option:
     when: Callable[[NodeValues], bool] = always
     type: Callable[[str], Any] = str
     help: str | None = None
-    switch: bool = False  # a flag without a value (store_true)
+    switch: bool = False  # a flag without a value (store_true); with a param, passed when the node's value is true
 
     def __post_init__(self) -> None:
         if self.param is not None and self.param not in BY_NAME:
@@ -71,7 +79,7 @@ class Option:
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         if self.switch:
-            parser.add_argument(self.flag, action="store_true", help=self.help)
+            parser.add_argument(self.flag, action="store_true", help=self.help)  # default off: cron passes it
             return
         start = default(self.param) if self.param is not None else None
         parser.add_argument(self.flag, type=self.type, default=start, help=self.help)
@@ -88,6 +96,8 @@ class Option:
             return []
         if value is None or value == "":
             return []
+        if self.switch:
+            return [self.flag] if value else []
         # The values hold durations in seconds; the suffix keeps the line readable as what it is.
         text = f"{value}s" if self.type is duration else shlex.quote(str(value))
         return [self.flag, text]

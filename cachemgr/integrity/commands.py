@@ -1,0 +1,116 @@
+"""`cachemgr fsck` and `cachemgr evict`: their flags, output lines and exit codes; fsck's state file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cachemgr import files
+from cachemgr.integrity import fsck as checks
+from cachemgr.integrity.layout import cached_files, normalize
+from cachemgr.integrity.openfiles import OpenFilesUnknown
+from cachemgr.integrity.remove import Outcome, Remover, prune
+from cachemgr.integrity.target import Target, TargetError, add_arguments, from_args
+from cachemgr.tasks.base import default, duration, size
+
+
+def fsck_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p)
+    p.add_argument("--repair", action="store_true", help="move each bad file (its pair) into quarantine on its disk")
+    p.add_argument("--prefix", default="/", metavar="P", help="only namespace paths under P (default: all)")
+    p.add_argument("--state", type=Path, help="write the results here (default with --config: paths.run/fsck.json)")
+    p.add_argument("--temp-age", type=duration, default=default("fsck.temp_age"), help="older temporaries are stale")
+    p.add_argument("--quarantine-max", type=size, default=default("fsck.quarantine_max"), help="per disk")
+    p.add_argument("--quarantine-age", type=duration, default=default("fsck.quarantine_age"))
+
+
+def evict_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p)
+    p.add_argument("--dry-run", action="store_true", help="list what would be evicted; change nothing")
+    p.add_argument("path", metavar="PATH|PREFIX", help="a cached file, or a directory: everything under it")
+
+
+def _usage(command: str, e: Exception) -> int:
+    print(f"cachemgr {command}: {e}", file=sys.stderr)
+    return 2
+
+
+def run_fsck(target: Target, args: argparse.Namespace) -> checks.Report:
+    """Check (and with args.repair repair) target; print a line per finding and outcome, write the state file."""
+    report = checks.check(target, args.prefix, args.temp_age)
+    for f in report.findings:
+        print(checks.line(target, f))
+    if args.repair and report.findings:
+        prune(target, args.quarantine_max, args.quarantine_age)
+        checks.repair(target, report)
+        for out in report.outcomes:
+            print(_outcome("quarantined", out))
+    counts = report.counts()
+    kinds = ", ".join(f"{k} {counts[k]}" for k in checks.KINDS if counts[k])
+    skipped = sum(1 for o in report.outcomes if o.skipped)
+    print(
+        f"fsck: {report.files} cached files under {args.prefix} in {len(target.roots)} root(s), "
+        f"{len(report.findings)} finding(s){f' ({kinds})' if kinds else ''}, {report.errors} unreadable, "
+        + (f"{len(report.outcomes) - skipped} repaired, {skipped} skipped (open), " if args.repair else "")
+        + f"{report.duration:.1f} s"
+    )
+    state = args.state or (target.run.fsck if target.run else None)
+    if state is not None:
+        files.install_json(
+            state,
+            {
+                "time": time.time(),
+                "duration": report.duration,
+                "files": report.files,
+                "errors": report.errors,
+                "findings": {k: counts[k] for k in checks.KINDS},
+                "repaired": len(report.outcomes) - skipped,
+                "skipped": skipped,
+            },
+        )
+    return report
+
+
+def fsck(args: argparse.Namespace) -> int:
+    try:
+        target = from_args(args)
+        args.prefix = normalize(args.prefix)
+    except (TargetError, ValueError) as e:
+        return _usage("fsck", e)
+    try:
+        report = run_fsck(target, args)
+    except OpenFilesUnknown as e:
+        return _usage("fsck", e)
+    return 1 if report.findings else 0
+
+
+def evict(args: argparse.Namespace) -> int:
+    try:
+        target = from_args(args)
+        prefix = normalize(args.path)
+    except (TargetError, ValueError) as e:
+        return _usage("evict", e)
+    remover = Remover(target, quarantine=False, dry_run=args.dry_run)
+    done: list[Outcome] = []
+    try:
+        for cf in cached_files(target, prefix):
+            done.append(remover.remove(cf))
+            print(_outcome("would evict" if args.dry_run else "evicted", done[-1]))
+    except OpenFilesUnknown as e:
+        return _usage("evict", e)
+    freed = [o for o in done if not o.skipped]
+    verb = "would free" if args.dry_run else "freed"
+    print(
+        f"evict: {verb} {sum(o.files for o in freed)} files, {sum(o.bytes for o in freed)} B "
+        f"({len(freed)} cached files under {prefix}); {len(done) - len(freed)} skipped (open)"
+    )
+    return 1 if len(freed) < len(done) else 0
+
+
+def _outcome(verb: str, o: Outcome) -> str:
+    where = f"{o.file.root}:{o.file.path}"
+    if o.skipped:
+        return f"skipped {where}: {o.skipped}"
+    return f"{verb} {where} ({o.files} files, {o.bytes} B)"

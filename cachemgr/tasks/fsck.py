@@ -1,0 +1,46 @@
+"""Check the cache's files (cachemgr fsck); with fsck.repair, quarantine the bad ones.
+
+Its results (findings by kind, when, how long) go to paths.run/fsck.json for the exporter; findings do not fail the
+task (they have their own alert): it fails only when fsck cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+from pathlib import Path
+
+from cachemgr.integrity.commands import run_fsck
+from cachemgr.integrity.openfiles import OpenFilesUnknown
+from cachemgr.integrity.target import TargetError, from_config
+from cachemgr.tasks.base import Option, TaskError, TaskSpec, duration, size
+
+
+def run(args: argparse.Namespace) -> str:
+    try:
+        target = from_config(args.config)
+    except TargetError as e:
+        raise TaskError(str(e)) from None
+    args.prefix, args.state = "/", None  # the whole cache; paths.run/fsck.json
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            run_fsck(target, args)
+    except OpenFilesUnknown as e:
+        raise TaskError(str(e)) from None
+    return out.getvalue().rstrip("\n")
+
+
+SPEC = TaskSpec(
+    name="fsck",
+    doc=__doc__,
+    run=run,
+    options=(
+        Option("--config", "paths.config", type=Path, help="the node's installed config"),
+        Option("--repair", "fsck.repair", switch=True, help="quarantine bad files (not those xrootd has open)"),
+        Option("--temp-age", "fsck.temp_age", type=duration),
+        Option("--quarantine-max", "fsck.quarantine_max", type=size),
+        Option("--quarantine-age", "fsck.quarantine_age", type=duration),
+    ),
+)

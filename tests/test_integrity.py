@@ -1,0 +1,82 @@
+"""The integrity foundation (cachemgr/integrity/) on real xrootd-written caches: layout, open files, removal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+from support.cache import running, slow_http_read
+from support.wait import eventually
+
+from cachemgr.integrity import layout, openfiles, target
+from cachemgr.integrity.remove import Remover
+
+pytestmark = pytest.mark.usefixtures("xrootd_installed")
+
+
+def _target(*argv: str) -> target.Target:
+    p = argparse.ArgumentParser()
+    target.add_arguments(p, origin=True)
+    return target.from_args(p.parse_args(argv))
+
+
+def test_multidisk_node_links_data_and_cinfo_into_its_disks_and_quarantine_stays_on_each_disk():
+    files = {"/a/big.bin": os.urandom(9 * 1024 * 1024 + 5), "/a/b/small.txt": b"hello\n"}
+    with running(files, node="stashcache-7disk") as cache:
+        for path, content in files.items():
+            assert cache.read(path) == content
+        t = _target("--config", str(cache.config))
+        assert t.roots == (cache.root,) and len(t.disks) == 8 and t.user == cache.box.values["xrootd.user"]
+        assert t.origin(cache.root) == cache.instance.origin
+        found = sorted(layout.cached_files(t))
+        assert [f.path for f in found] == ["/a/b/small.txt", "/a/big.bin"]
+        data_disks = {d for d in t.disks if d.name.startswith("data")}
+        for f in found:  # 5.5.3's layout: namespace links to <disk>/data/.. and <meta disk>/meta/..
+            assert f.data.is_symlink() and f.cinfo.is_symlink()
+            assert Path(os.readlink(f.data)).parents[2] in data_disks
+            assert Path(os.readlink(f.cinfo)).parents[2].name == "meta1"
+        assert [f.path for f in layout.cached_files(t, "/a/b")] == ["/a/b/small.txt"]
+
+        big = next(f for f in found if f.path == "/a/big.bin")
+        space_data, space_cinfo = Path(os.readlink(big.data)), Path(os.readlink(big.cinfo))
+        out = Remover(t, quarantine=True).remove(big)
+        assert out.skipped is None and out.files == 2 and out.bytes >= len(files["/a/big.bin"])
+        assert not os.path.lexists(big.data) and not os.path.lexists(big.cinfo) and not space_data.exists()
+        moved = [p for p in (t.roots[0] / target.QUARANTINE).rglob("*") if p.is_symlink()]
+        assert sorted(p.name for p in moved) == ["big.bin", "big.bin.cinfo"]
+        for space_file in (space_data, space_cinfo):  # quarantined on its own disk
+            disk = space_file.parents[2]
+            assert [p.stat().st_size for p in (disk / target.QUARANTINE).rglob(space_file.name)]
+        assert cache.read("/a/big.bin") == files["/a/big.bin"]  # refetched
+
+
+def test_a_file_being_read_is_open_and_is_not_removed(tmp_path: Path):
+    content = os.urandom(6 * 1024 * 1024)
+    with running({"/slow/f.bin": content}) as cache:
+        assert cache.read("/slow/f.bin") == content  # cached whole
+        t = _target("--root", str(cache.root))
+        (cf,) = layout.cached_files(t, "/slow/f.bin")
+        reader = slow_http_read(cache, "/slow/f.bin", tmp_path / "copy", rate="1M")
+        eventually(lambda: openfiles.inode(cf.data) in openfiles.open_inodes(), 20, 0.1, "xrootd never opened it")
+        out = Remover(t, quarantine=False).remove(cf)
+        assert out.skipped == "open by xrootd" and cf.data.exists() and cf.cinfo.exists()
+        assert reader.wait(60) == 0, reader.stderr.read()
+        assert (tmp_path / "copy").read_bytes() == content
+        eventually(lambda: openfiles.inode(cf.data) not in openfiles.open_inodes(), 20, 0.2, "xrootd kept it open")
+        out = Remover(t, quarantine=False).remove(cf)
+        assert out.skipped is None and out.files == 2 and not cf.data.exists() and not cf.cinfo.exists()
+        assert not (cache.root / target.QUARANTINE).exists() or not any((cache.root / target.QUARANTINE).rglob("f.*"))
+        assert cache.read("/slow/f.bin") == content
+
+
+def test_usage_errors_name_the_problem(tmp_path: Path):
+    with pytest.raises(target.TargetError, match="not a directory"):
+        _target("--root", str(tmp_path / "nope"))
+    with pytest.raises(target.TargetError, match="exclude"):
+        _target("--root", str(tmp_path), "--config", str(tmp_path))
+    with pytest.raises(target.TargetError, match=r"runtime\.json"):
+        _target("--config", str(tmp_path))
+    with pytest.raises(ValueError, match="starts with /"):
+        layout.normalize("a/b")
