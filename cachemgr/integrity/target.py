@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cachemgr.params import BY_NAME
-from cachemgr.runtime.settings import PodConfigError, RunDir, load
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT, PodConfigError, RunDir, load
 
 QUARANTINE = ".cachemgr-quarantine"  # per disk: fsck --repair moves bad files here (a rename stays on the disk)
 
@@ -50,7 +50,7 @@ class Target:
 def add_arguments(p: argparse.ArgumentParser, origin: bool = False) -> None:
     """The shared flags; origin: also --origin (verify-origin needs it)."""
     p.add_argument("--config", type=Path, metavar="DIR", help="the node's installed config (default without --root: "
-                   f"{BY_NAME['paths.config'].default})")  # fmt: skip
+                   f"the pod's, else {BY_NAME['paths.config'].default})")  # fmt: skip
     p.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
                    help="stand-alone: a namespace root (oss.localroot); repeatable")  # fmt: skip
     p.add_argument("--meta", type=Path, action="append", default=[], metavar="DIR",
@@ -80,7 +80,7 @@ def from_args(args: argparse.Namespace) -> Target:
             sentinel=BY_NAME["cache.sentinel"].default,
         )
     else:
-        target = from_config(args.config or Path(BY_NAME["paths.config"].default))
+        target = from_config(args.config or default_config())
     for d in (*target.roots, *target.disks):
         if not d.is_dir():
             raise TargetError(f"{d}: not a directory")
@@ -90,6 +90,15 @@ def from_args(args: argparse.Namespace) -> Target:
         except KeyError:
             raise TargetError(f"user {target.user!r} does not exist") from None
     return target
+
+
+def default_config() -> Path:
+    """Without --config or --root: the pod's installed config (`kubectl exec POD -- cachemgr evict /path` needs no
+    flag). In a pod the mounted ConfigMap's runtime.json names it (paths.config); elsewhere, the parameter's default."""
+    try:
+        return load(Path(CONFIGMAP_MOUNT)).config
+    except PodConfigError:
+        return Path(BY_NAME["paths.config"].default)
 
 
 def from_config(config: Path) -> Target:
