@@ -115,3 +115,22 @@ def test_unreachable_origin_is_an_error_and_evicts_nothing(demo: Demo):
     assert result.stderr.startswith(f"cachemgr verify-origin: origin {dead}: xroot port")
     assert len(result.stderr.splitlines()) == 1
     assert Path(demo.env["CACHE_DIR"], "unreachable/a.bin.cinfo").exists()
+
+
+def test_fsck_and_evict_run_against_the_demo_with_root_or_config(demo: Demo):
+    """From the host: `--root $CACHE_DIR` (as the demo prints it) or the demo's installed config."""
+    cache(demo, "/demo-ops/a.bin", os.urandom(5000))
+    root = demo.env["CACHE_DIR"]
+    for where in (["--root", root], ["--config", str(config_dir(demo))]):
+        clean = subprocess.run(
+            [sys.executable, "-m", "cachemgr", "fsck", *where, "--prefix", "/demo-ops"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert clean.returncode == 0 and "1 cached files under /demo-ops" in clean.stdout, clean.stdout + clean.stderr
+    closed(demo, "/demo-ops/a.bin")
+    evicted = subprocess.run(
+        [sys.executable, "-m", "cachemgr", "evict", "--config", str(config_dir(demo)), "/demo-ops"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert evicted.returncode == 0 and f"evicted {root}:/demo-ops/a.bin" in evicted.stdout, evicted.stdout
+    assert not Path(root, "demo-ops/a.bin.cinfo").exists()
