@@ -17,6 +17,7 @@ keeps it under a size cap and an age.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -75,10 +76,8 @@ class Remover:
                 space_file = Path(os.readlink(moved))
                 if os.path.lexists(space_file):
                     self._dispose(space_file)
-                if not self.quarantine:
-                    moved.unlink()
-            elif not self.quarantine:
-                moved.unlink()
+            if not self.quarantine:
+                self._delete(moved)
         return Outcome(cf, files, size)
 
     def remove_stray(self, path: Path) -> Outcome:
@@ -95,7 +94,7 @@ class Remover:
             _restore(moved, path)
             return Outcome(cf, files, size, "opened by xrootd while being moved (put back)")
         if not self.quarantine:
-            moved.unlink()
+            self._delete(moved)
         return Outcome(cf, files, size)
 
     def _park(self, path: Path) -> Path:
@@ -111,6 +110,19 @@ class Remover:
             self._park(path)
         else:
             path.unlink()
+
+    def _delete(self, parked: Path) -> None:
+        """Delete a parked file, and the directories of this batch it leaves empty."""
+        parked.unlink()
+        d = parked.parent
+        while d.name != QUARANTINE:
+            try:
+                d.rmdir()
+            except OSError:  # not empty: another parked file is still there
+                return
+            d = d.parent
+        with contextlib.suppress(OSError):
+            d.rmdir()  # the quarantine itself, when nothing else is in it
 
 
 def _restore(moved: Path, orig: Path) -> bool:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cachemgr import sandbox
+from cachemgr.integrity import openfiles
 from cachemgr.xrootd.origin import Origin
 from support import EXAMPLE
 from support.clients import xrdcp
 from support.origin import put, serving
+from support.wait import eventually
 
 
 @dataclass
@@ -44,9 +46,13 @@ class Cache:
         return self.box.config_dir
 
     def read(self, path: str) -> bytes:
-        """path's bytes, read through the cache over xroot."""
+        """path's bytes, read through the cache over xroot, once xrootd has closed the file again (it writes the
+        .cinfo on close: a fault injected before would be overwritten). A file still busy when the client closes it
+        is closed by XrdPosix's delayed destroy, which looks every 30 s (ddInterval): allow for three rounds."""
         result = xrdcp(f"{self.xroot}/{path}")
         assert result.returncode == 0, result.stderr
+        cinfo = self.root / f"{path.lstrip('/')}.cinfo"
+        eventually(lambda: openfiles.inode(cinfo) not in openfiles.open_inodes(), 90, 0.05, f"{path} stays open")
         return result.stdout
 
     def put(self, path: str, content: bytes) -> None:
@@ -61,7 +67,13 @@ def running(files: dict[str, bytes], node: str = "local") -> Iterator[Cache]:
         root = Path(tempfile.mkdtemp(prefix="cachemgr-test-cache-"))  # not pytest's: 0700, xrootd is its own user
         try:
             box = sandbox.create(EXAMPLE, node, root, origin=up.address, extra={"auth.enabled": False})
+            # XrdPfc's first purge (1 s after start) reads every .cinfo and deletes the pairs whose cinfo does not
+            # read: a fault a test injects before it would vanish. This unreadable one goes when it has run.
+            probe = Path(box.instances[0].root) / "purge-probe.cinfo"
+            probe.write_bytes(b"")
+            shutil.chown(probe, box.values["xrootd.user"])
             box.start_daemons(isolate=False)
+            eventually(lambda: not probe.exists(), 20, 0.1, "xrootd's first purge did not run")
             try:
                 yield Cache(box, up)
             finally:
@@ -70,10 +82,22 @@ def running(files: dict[str, bytes], node: str = "local") -> Iterator[Cache]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def slow_http_read(cache: Cache, path: str, dest: Path, rate: str = "512k") -> subprocess.Popen:
-    """A client reading path through the cache at rate bytes/s (xrootd keeps the file open meanwhile)."""
-    return subprocess.Popen(
-        ["curl", "-sS", "--max-time", "120", "--limit-rate", rate, "-o", str(dest), f"{cache.http}{path}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+class PausedRead:
+    """A client reading path over HTTP that stops after its first bytes until finish(): xrootd is then blocked
+    writing to the full socket, mid-transfer, with the file open (the file must be well over the socket buffers,
+    a few MB here: use 32 MB)."""
+
+    def __init__(self, cache: Cache, path: str) -> None:
+        self.proc = subprocess.Popen(
+            ["curl", "-sS", "--max-time", "120", f"{cache.http}{path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert self.proc.stdout is not None
+        self.head = self.proc.stdout.read(1 << 16)  # the transfer has started: xrootd has attached the file
+        assert self.head, self.proc.stderr.read() if self.proc.stderr else ""
+
+    def finish(self) -> bytes:
+        """Read the rest: the whole body, once curl succeeded."""
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        rest = self.proc.stdout.read()
+        assert self.proc.wait(60) == 0, self.proc.stderr.read()
+        return self.head + rest
