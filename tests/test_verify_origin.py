@@ -134,3 +134,19 @@ def test_fsck_and_evict_run_against_the_demo_with_root_or_config(demo: Demo):
     )  # fmt: skip
     assert evicted.returncode == 0 and f"evicted {root}:/demo-ops/a.bin" in evicted.stdout, evicted.stdout
     assert not Path(root, "demo-ops/a.bin.cinfo").exists()
+
+
+def test_a_file_that_cannot_be_checked_is_an_error_not_evicted(demo: Demo):
+    cache(demo, "/broken/a.bin", os.urandom(3000))
+    closed(demo, "/broken/a.bin")  # XrdPfc writes the .cinfo again when it closes the file
+    info = Path(demo.env["CACHE_DIR"], "broken/a.bin.cinfo")
+    info.write_bytes(info.read_bytes()[:20])  # truncated: fsck's cinfo_bad
+    result = verify(
+        "--root", demo.env["CACHE_DIR"], "--origin", demo.env["ORIGIN_XROOT"], "--prefix", "/broken", "--evict"
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.startswith(f"error: {demo.env['CACHE_DIR']}:/broken/a.bin: its .cinfo does not read (")
+    assert "evicted" not in result.stdout and info.exists()
+    assert result.stdout.splitlines()[-1].endswith(
+        "0 changed at the origin (size 0, modified 0, gone 0), 1 not checked"
+    )
