@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cachemgr.integrity import origin as origins
+from cachemgr.integrity.commands import _outcome as outcome_line
 from cachemgr.integrity.layout import CachedFile, cached_files, normalize
 from cachemgr.integrity.openfiles import OpenFilesUnknown
 from cachemgr.integrity.remove import Remover
@@ -98,6 +99,8 @@ def verify_origin(args: argparse.Namespace) -> int:
     try:
         target = from_args(args)
         prefix = normalize(args.prefix)
+        if args.sample is not None and args.sample < 1:
+            raise ValueError(f"--sample {args.sample}: check at least 1 file")
         at = _origins(target, args)
         for o in {o.url: o for o in at.values()}.values():
             o.probe()
@@ -125,8 +128,7 @@ def verify_origin(args: argparse.Namespace) -> int:
             print(f"cachemgr verify-origin: not evicting: {e}", file=sys.stderr)
             return 2
         for o in outcomes:
-            where = f"{o.file.root}:{o.file.path}"
-            print(f"skipped {where}: {o.skipped}" if o.skipped else f"evicted {where} ({o.files} files, {o.bytes} B)")
+            print(outcome_line("evicted", o))
         done = [o for o in outcomes if not o.skipped]
         evicted = f"; evicted {len(done)} ({sum(o.bytes for o in done)} B), {len(outcomes) - len(done)} skipped (open)"
     kinds = ", ".join(f"{k} {sum(r.kind == k for r in stale)}" for k in ("size", "modified", "gone"))
