@@ -292,7 +292,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
     s.set_defaults(func=cmd_cinfo)
 
-    from cachemgr.integrity.commands import evict_arguments, fsck_arguments
+    from cachemgr.integrity.target import evict_arguments, fsck_arguments, verify_arguments
 
     s = sub.add_parser("fsck", help="check the cache's files (exit 0 clean, 1 with findings); --repair quarantines")
     fsck_arguments(s)
@@ -301,8 +301,6 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evict", help="evict cached files (not those xrootd has open), reporting what was freed")
     evict_arguments(s)
     s.set_defaults(func=cmd_evict)
-
-    from cachemgr.integrity.verify import arguments as verify_arguments
 
     s = sub.add_parser("verify-origin", help="cached files whose size or mtime at the origin changed since (exit 1)")
     verify_arguments(s)

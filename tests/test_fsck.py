@@ -16,6 +16,7 @@ from support.wait import eventually
 from cachemgr.integrity import openfiles
 from cachemgr.integrity.target import QUARANTINE
 from cachemgr.stats.collectors.fsck import FsckCollector
+from cachemgr.stats.scan import CacheScan
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -124,6 +125,11 @@ def test_repair_quarantines_bad_pairs_and_the_next_read_refetches_origin_bytes(t
         assert quarantined == sorted([f"{n}.bin" for n in names] + [f"{n}.bin.cinfo" for n in names if n != "no_cinfo"])
         again = fsck(c)
         assert again.returncode == 0, again.stdout  # the quarantine is not part of the cache
+        scan = CacheScan(c.root, 1)
+        try:
+            assert scan.scan().by_prefix == {}  # nor of the exporter's scan (the quarantine holds 3 cinfo files)
+        finally:
+            scan.close()
         for path, data in files.items():
             assert c.read(path) == data
         assert fsck(c).returncode == 0  # refetched whole and consistent

@@ -11,7 +11,7 @@ from support.cache import PausedRead, running
 from support.wait import eventually
 
 from cachemgr.integrity import layout, openfiles, target
-from cachemgr.integrity.remove import Remover
+from cachemgr.integrity.remove import Remover, prune
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -80,3 +80,19 @@ def test_usage_errors_name_the_problem(tmp_path: Path):
         _target("--config", str(tmp_path))
     with pytest.raises(ValueError, match="starts with /"):
         layout.normalize("a/b")
+
+
+def test_prune_drops_old_quarantine_runs_then_the_oldest_over_the_cap(tmp_path: Path):
+    t = target.Target(roots=(tmp_path,), disks=(), user=None, origins={}, run=None)
+    now = 1_800_000_000
+    for name, age, size in (("20270101T000000Z-1", 30 * 86400, 1 << 20), ("20270102T000000Z-1", 3600, 2 << 20),
+                            ("20270103T000000Z-1", 60, 3 << 20)):  # fmt: skip
+        batch = tmp_path / target.QUARANTINE / name
+        (batch / "a").mkdir(parents=True)
+        (batch / "a" / "f.bin").write_bytes(os.urandom(size))
+        os.utime(batch, (now - age, now - age))
+    runs = lambda: sorted(p.name for p in (tmp_path / target.QUARANTINE).iterdir())  # noqa: E731
+    assert prune(t, max_bytes=100 << 20, max_age=7 * 86400, now=now) == (1, 1 << 20)  # too old
+    assert runs() == ["20270102T000000Z-1", "20270103T000000Z-1"]
+    assert prune(t, max_bytes=4 << 20, max_age=7 * 86400, now=now) == (1, 2 << 20)  # over the cap: the oldest
+    assert runs() == ["20270103T000000Z-1"]

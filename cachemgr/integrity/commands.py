@@ -1,35 +1,17 @@
-"""`cachemgr fsck` and `cachemgr evict`: their flags, output lines and exit codes; fsck's state file."""
+"""`cachemgr fsck` and `cachemgr evict`: their output lines and exit codes; fsck's state file (flags: target.py)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from cachemgr import files
 from cachemgr.integrity import fsck as checks
 from cachemgr.integrity.layout import cached_files, normalize
 from cachemgr.integrity.openfiles import OpenFilesUnknown
 from cachemgr.integrity.remove import Outcome, Remover, prune
-from cachemgr.integrity.target import Target, TargetError, add_arguments, from_args
-from cachemgr.tasks.base import default, duration, size
-
-
-def fsck_arguments(p: argparse.ArgumentParser) -> None:
-    add_arguments(p)
-    p.add_argument("--repair", action="store_true", help="move each bad file (its pair) into quarantine on its disk")
-    p.add_argument("--prefix", default="/", metavar="P", help="only namespace paths under P (default: all)")
-    p.add_argument("--state", type=Path, help="write the results here (default with --config: paths.run/fsck.json)")
-    p.add_argument("--temp-age", type=duration, default=default("fsck.temp_age"), help="older temporaries are stale")
-    p.add_argument("--quarantine-max", type=size, default=default("fsck.quarantine_max"), help="per disk")
-    p.add_argument("--quarantine-age", type=duration, default=default("fsck.quarantine_age"))
-
-
-def evict_arguments(p: argparse.ArgumentParser) -> None:
-    add_arguments(p)
-    p.add_argument("--dry-run", action="store_true", help="list what would be evicted; change nothing")
-    p.add_argument("path", metavar="PATH|PREFIX", help="a cached file, or a directory: everything under it")
+from cachemgr.integrity.target import Target, TargetError, from_args
 
 
 def _usage(command: str, e: Exception) -> int:

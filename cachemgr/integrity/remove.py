@@ -1,7 +1,7 @@
 """Take cached files out of a live cache without corrupting a transfer: into quarantine, or deleted.
 
-XRootD 5.5.3 has no safe server-side eviction a cachemgr command can use (README, "Evicting"): this works on the
-files, and only on files no xrootd process has open (openfiles.py). Checking and then moving would race with a
+XRootD 5.5.3 has no safe server-side eviction a cachemgr command can use (README, "Cache integrity"): this works on
+the files, and only on files no xrootd process has open (openfiles.py). Checking and then moving would race with a
 client opening the file in between, so the namespace names are renamed away first and the inodes checked after:
 
 - the .cinfo goes first. XrdPfc opens the data file, then the cinfo (File::Open): a client opening in between
@@ -169,4 +169,5 @@ def prune(target: Target, max_bytes: int, max_age: float, now: float | None = No
 
 
 def _du(path: Path) -> int:
-    return sum(os.lstat(p).st_blocks * 512 for p in path.rglob("*"))
+    """Bytes the files (not the directories) under path use."""
+    return sum(p.lstat().st_blocks * 512 for p in path.rglob("*") if not p.is_dir())

@@ -1,4 +1,5 @@
-"""Which cache an integrity command looks at: the node's installed settings (--config) or stand-alone flags.
+"""Which cache an integrity command looks at: the node's installed settings (--config) or stand-alone flags; the
+commands' flags (light to import: `cachemgr --help` builds them).
 
 fsck, evict and verify-origin share add_arguments() and from_args(): `--config DIR` (runtime.json, as in the pod)
 or `--root DIR` (repeatable) with `--meta DIR`/`--data DIR` for the disks of a multi-disk node, and `--origin URL`.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from cachemgr.params import BY_NAME
 from cachemgr.runtime.settings import CONFIGMAP_MOUNT, PodConfigError, RunDir, load
+from cachemgr.tasks.base import default, duration, size
 
 QUARANTINE = ".cachemgr-quarantine"  # per disk: fsck --repair moves bad files here (a rename stays on the disk)
 
@@ -60,6 +62,31 @@ def add_arguments(p: argparse.ArgumentParser, origin: bool = False) -> None:
     p.add_argument("--user", help="stand-alone: the user owning the cache's files (default: the first root's owner)")
     if origin:
         p.add_argument("--origin", metavar="URL", help="stand-alone: the origin (root://host:port)")
+
+
+def fsck_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p)
+    p.add_argument("--repair", action="store_true", help="move each bad file (its pair) into quarantine on its disk")
+    p.add_argument("--prefix", default="/", metavar="P", help="only namespace paths under P (default: all)")
+    p.add_argument("--state", type=Path, help="write the results here (default with --config: paths.run/fsck.json)")
+    p.add_argument("--temp-age", type=duration, default=default("fsck.temp_age"), help="older temporaries are stale")
+    p.add_argument("--quarantine-max", type=size, default=default("fsck.quarantine_max"), help="per disk")
+    p.add_argument("--quarantine-age", type=duration, default=default("fsck.quarantine_age"))
+
+
+def evict_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p)
+    p.add_argument("--dry-run", action="store_true", help="list what would be evicted; change nothing")
+    p.add_argument("path", metavar="PATH|PREFIX", help="a cached file, or a directory: everything under it")
+
+
+def verify_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p, origin=True)
+    p.add_argument("--prefix", default="/", metavar="P", help="only namespace paths under P (default: all)")
+    p.add_argument("--sample", type=int, metavar="N", help="check N cached files picked at random (default: all)")
+    p.add_argument("--evict", action="store_true", help="evict each mismatch, so the next read fetches it anew")
+    p.add_argument("--jobs", type=int, default=8, help="stat requests to the origin at once (default: 8)")
+    p.add_argument("--timeout", type=duration, default=default("origin.timeout"), help="per request to the origin")
 
 
 def from_args(args: argparse.Namespace) -> Target:

@@ -32,18 +32,8 @@ from cachemgr.integrity.commands import _outcome as outcome_line
 from cachemgr.integrity.layout import CachedFile, cached_files, normalize
 from cachemgr.integrity.openfiles import OpenFilesUnknown
 from cachemgr.integrity.remove import Remover
-from cachemgr.integrity.target import Target, TargetError, add_arguments, default_config, from_args
+from cachemgr.integrity.target import Target, TargetError, default_config, from_args
 from cachemgr.stats import cinfo
-from cachemgr.tasks.base import default, duration
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    add_arguments(p, origin=True)
-    p.add_argument("--prefix", default="/", metavar="P", help="only namespace paths under P (default: all)")
-    p.add_argument("--sample", type=int, metavar="N", help="check N cached files picked at random (default: all)")
-    p.add_argument("--evict", action="store_true", help="evict each mismatch, so the next read fetches it anew")
-    p.add_argument("--jobs", type=int, default=8, help="stat requests to the origin at once (default: 8)")
-    p.add_argument("--timeout", type=duration, default=default("origin.timeout"), help="per request to the origin")
 
 
 @dataclass(frozen=True)
