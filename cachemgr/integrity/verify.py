@@ -92,16 +92,16 @@ def verify_origin(args: argparse.Namespace) -> int:
         if args.sample is not None and args.sample < 1:
             raise ValueError(f"--sample {args.sample}: check at least 1 file")
         at = _origins(target, args)
-        for o in {o.url: o for o in at.values()}.values():
+        todo = list(cached_files(target, prefix))
+        total = len(todo)
+        if args.sample is not None and args.sample < total:
+            todo = random.sample(todo, args.sample)
+        todo.sort()
+        for o in {at[cf.root].url: at[cf.root] for cf in todo}.values():  # only those asked: another may be down
             o.probe()
     except (TargetError, ValueError, origins.OriginError) as e:
         print(f"cachemgr verify-origin: {e}", file=sys.stderr)
         return 2
-    todo = list(cached_files(target, prefix))
-    total = len(todo)
-    if args.sample is not None and args.sample < total:
-        todo = random.sample(todo, args.sample)
-    todo.sort()
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(lambda cf: compare(cf, at[cf.root]), todo))
     stale = [r for r in results if r.kind]
