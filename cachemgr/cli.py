@@ -184,6 +184,12 @@ def cmd_evict(args: argparse.Namespace) -> int:
     return commands.evict(args)
 
 
+def cmd_verify_origin(args: argparse.Namespace) -> int:
+    from cachemgr.integrity import verify
+
+    return verify.verify_origin(args)
+
+
 def cmd_exporter(args: argparse.Namespace) -> int:
     from cachemgr.runtime.settings import PodConfigError, load
     from cachemgr.stats import exporter
@@ -305,7 +311,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
     s.set_defaults(func=cmd_cinfo)
 
-    from cachemgr.integrity.target import evict_arguments, fsck_arguments
+    from cachemgr.integrity.target import evict_arguments, fsck_arguments, verify_arguments
 
     s = sub.add_parser("fsck", help="check the cache's files (exit 0 clean, 1 with findings); --repair quarantines")
     fsck_arguments(s)
@@ -314,6 +320,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evict", help="evict cached files (not those xrootd has open), reporting what was freed")
     evict_arguments(s)
     s.set_defaults(func=cmd_evict)
+
+    s = sub.add_parser("verify-origin", help="cached files whose size or mtime at the origin changed since (exit 1)")
+    verify_arguments(s)
+    s.set_defaults(func=cmd_verify_origin)
 
     s = sub.add_parser("exporter", help="serve the node's Prometheus metrics (cache scan, streams, disks, tasks)")
     s.add_argument(

@@ -7,10 +7,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 from support.clients import curl, xrdcp
 from support.demo import Demo, add_origin_file, sha256, start
-from support.metrics import scrape
+from support.metrics import samples, scrape, value
 from support.wait import eventually
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
@@ -90,3 +91,12 @@ def test_demo_serves_metrics(demo: Demo):
     text = scrape(demo.env["METRICS"])  # the demo prints it once xrootd is up; the exporter may lag
     assert f'cachemgr_filesystem_size_bytes{{path="{demo.env["CACHE_DIR"]}"' in text
     assert 'cachemgr_process_up{program="xrootd-noauth"} 1.0' in text
+    # The limits the leak alerts compare with: the node's k8s.memory_limit, and xrootd's fd limit as the kernel has it.
+    got = samples(text)
+    assert value(got, "cachemgr_memory_limit_bytes") == 4 * 2**30  # k8s/nodes/local.yaml
+    (xrootd,) = [
+        p for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "xrootd" and f"{demo.root}/" in (c := " ".join(p.info["cmdline"] or ())) and "noauth" in c
+    ]  # fmt: skip
+    (line,) = [x for x in Path(f"/proc/{xrootd.pid}/limits").read_text().splitlines() if x.startswith("Max open files")]
+    assert value(got, "cachemgr_process_max_fds", program="xrootd-noauth") == int(line.split()[3])

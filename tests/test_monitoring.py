@@ -24,6 +24,7 @@ MONITORING = REPO / "k8s" / "monitoring"
 ALERTS = MONITORING / "alerts.yml"
 ALERT_TESTS = MONITORING / "alerts_test.yml"
 DASHBOARD = MONITORING / "dashboard.json"
+README = (REPO / "README.md").read_text()
 # Series Prometheus makes itself, not the exporter.
 PROMETHEUS_NAMES = {"up"}
 FUNCTION_LIKE = ("by", "without", "on", "ignoring", "group_left", "group_right")
@@ -110,6 +111,11 @@ def test_alert_rules_are_complete():
         "CacheTaskFailing",
         "CacheScanErrors",
         "CacheScanStale",
+        "CacheFdsRunningOut",
+        "CacheFdsNearLimit",
+        "CacheMemoryGrowing",
+        "CacheMemoryNearLimit",
+        "CacheThreadsGrowing",
     } <= {r["alert"] for r in rules}
     names = exposed() | PROMETHEUS_NAMES
     for rule in rules:
@@ -123,6 +129,18 @@ def test_alert_rules_are_complete():
         assert f"> {BY_NAME[param].default}" in by_name[name]["expr"]  # the static threshold is the default
     assert "cache.disk_high" in by_name["CacheDiskFull"]["annotations"]["description"]
     assert "cache.inode_high" in by_name["CacheInodesFull"]["annotations"]["description"]
+
+
+def test_every_alert_has_its_runbook_in_the_readme():
+    """The runbook annotation is what on-call reads; the README's table must say the same, row by row."""
+    rows = {
+        m[1]: m[2] for m in re.finditer(r"^\| `(\w+)` \| (?:warning|critical) \| [^|]+ \| ([^|]+) \|$", README, re.M)
+    }
+    for rule in alert_rules():
+        runbook = rule["annotations"].get("runbook", "")
+        assert len(runbook) > 40, f"{rule['alert']}: no runbook annotation"
+        assert rows.get(rule["alert"]) == runbook, f"{rule['alert']}: README's runbook row differs"
+    assert set(rows) == {r["alert"] for r in alert_rules()}
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test():

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import functools
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,9 @@ from support.wait import eventually
 
 # The authenticated instance's acceptance, run here against the pod's (pytest gives them this module's `demo`).
 from test_demo_auth import (  # noqa: F401
+    SECRET,
+    reader,
+    secret_url,
     test_a_new_user_of_the_demo_ca_is_refused_under_protected_and_reads_elsewhere,
     test_the_printed_reader_reads_the_protected_namespace_over_xroot_and_https,
     test_the_public_instance_still_refuses_the_protected_namespace,
@@ -35,9 +40,11 @@ from test_demo_auth import (  # noqa: F401
 )
 
 from cachemgr import sandbox
+from cachemgr.integrity import openfiles
 from cachemgr.params import BY_NAME
 from cachemgr.podman import engine, transform
 from cachemgr.podman import node as podman_node
+from cachemgr.stats import cinfo
 from cachemgr.xrootd import origin, process
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed", "image")
@@ -195,6 +202,35 @@ def test_init_containers_still_run_first(demo: Demo):
             c.pop("ports", None)
         spec["volumes"] = [v for v in spec["volumes"] if "secret" not in v and v["name"] != "hostcert"]
     assert before == after
+
+
+def test_fsck_evict_and_verify_origin_run_in_the_pod_with_its_settings(demo: Demo, tmp_path: Path):
+    """`kubectl exec POD -- cachemgr fsck|verify-origin|evict`: no flag names the cache, its origin or its login."""
+    old, new = os.urandom(100_000), os.urandom(150_000)
+    add_origin_file(demo, "/integrity/file.bin", old)
+    assert xrdcp(f"{demo.env['CACHE_XROOT']}//integrity/file.bin", tmp_path / "x").returncode == 0
+    data = Path(demo.env["CACHE_DIR"]) / "integrity" / "file.bin"
+    created = eventually(lambda: cinfo.read(f"{data}.cinfo").created, 10, ignore=(OSError, cinfo.CinfoError))
+    clean = in_pod(demo, "cachemgr", "fsck", "--prefix", "/integrity")
+    assert clean.returncode == 0 and ", 0 finding(s)" in clean.stdout, clean.stdout + clean.stderr
+
+    # The protected namespace: stat'ed at the GSI origin with the cache's own proxy, as the auth instance logs in.
+    secret = xrdcp(secret_url(demo, "AUTH_XROOT"), cadir=Path(demo.env["CA_DIR"]), reader=reader(demo))
+    assert secret.returncode == 0 and secret.stdout == SECRET, secret.stderr
+    protected = in_pod(demo, "cachemgr", "verify-origin", "--prefix", demo.env["PROTECTED"])
+    assert protected.returncode == 0, protected.stdout + protected.stderr
+    assert re.match(r"verify-origin: ([1-9]\d*) of \1 cached files .* 0 changed .* 0 not checked", protected.stdout)
+
+    eventually(lambda: time.time() >= created + 1, 3, interval=0.05)  # a change after it was cached
+    add_origin_file(demo, "/integrity/file.bin", new)
+    stale = in_pod(demo, "cachemgr", "verify-origin", "--prefix", "/integrity")
+    assert stale.returncode == 1 and stale.stdout.startswith("size: ") and "/integrity/file.bin: " in stale.stdout
+    eventually(lambda: openfiles.inode(data) not in openfiles.open_inodes(), 30, 0.2, "xrootd kept it open")
+    evicted = in_pod(demo, "cachemgr", "evict", "/integrity/file.bin")
+    assert evicted.returncode == 0 and "evicted " in evicted.stdout, evicted.stdout + evicted.stderr
+    assert not data.exists() and not Path(f"{data}.cinfo").exists()
+    assert xrdcp(f"{demo.env['CACHE_XROOT']}//integrity/file.bin", tmp_path / "y").returncode == 0
+    assert (tmp_path / "y").read_bytes() == new
 
 
 def test_the_pod_stops_within_its_grace_period_and_leaves_nothing(demo: Demo):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cachemgr.params import BY_NAME
-from cachemgr.runtime.settings import PodConfigError, RunDir, load
+from cachemgr.runtime.settings import CONFIGMAP_MOUNT, PodConfigError, RunDir, load
 from cachemgr.tasks.base import default, duration, size
 
 QUARANTINE = ".cachemgr-quarantine"  # per disk: fsck --repair moves bad files here (a rename stays on the disk)
@@ -52,7 +52,7 @@ class Target:
 def add_arguments(p: argparse.ArgumentParser, origin: bool = False) -> None:
     """The shared flags; origin: also --origin (verify-origin needs it)."""
     p.add_argument("--config", type=Path, metavar="DIR", help="the node's installed config (default without --root: "
-                   f"{BY_NAME['paths.config'].default})")  # fmt: skip
+                   f"the pod's, else {BY_NAME['paths.config'].default})")  # fmt: skip
     p.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
                    help="stand-alone: a namespace root (oss.localroot); repeatable")  # fmt: skip
     p.add_argument("--meta", type=Path, action="append", default=[], metavar="DIR",
@@ -80,6 +80,15 @@ def evict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH|PREFIX", help="a cached file, or a directory: everything under it")
 
 
+def verify_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p, origin=True)
+    p.add_argument("--prefix", default="/", metavar="P", help="only namespace paths under P (default: all)")
+    p.add_argument("--sample", type=int, metavar="N", help="check N cached files picked at random (default: all)")
+    p.add_argument("--evict", action="store_true", help="evict each mismatch, so the next read fetches it anew")
+    p.add_argument("--jobs", type=int, default=8, help="stat requests to the origin at once (default: 8)")
+    p.add_argument("--timeout", type=duration, default=default("origin.timeout"), help="per request to the origin")
+
+
 def from_args(args: argparse.Namespace) -> Target:
     """The Target the flags name; raises TargetError for bad usage, a missing dir or an unusable config."""
     standalone = args.root or args.meta or args.data or args.user or getattr(args, "origin", None)
@@ -98,7 +107,7 @@ def from_args(args: argparse.Namespace) -> Target:
             sentinel=BY_NAME["cache.sentinel"].default,
         )
     else:
-        target = from_config(args.config or Path(BY_NAME["paths.config"].default))
+        target = from_config(args.config or default_config())
     for d in (*target.roots, *target.disks):
         if not d.is_dir():
             raise TargetError(f"{d}: not a directory")
@@ -108,6 +117,15 @@ def from_args(args: argparse.Namespace) -> Target:
         except KeyError:
             raise TargetError(f"user {target.user!r} does not exist") from None
     return target
+
+
+def default_config() -> Path:
+    """Without --config or --root: the pod's installed config (`kubectl exec POD -- cachemgr evict /path` needs no
+    flag). In a pod the mounted ConfigMap's runtime.json names it (paths.config); elsewhere, the parameter's default."""
+    try:
+        return load(Path(CONFIGMAP_MOUNT)).config
+    except PodConfigError:
+        return Path(BY_NAME["paths.config"].default)
 
 
 def from_config(config: Path) -> Target:

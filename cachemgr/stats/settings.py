@@ -13,6 +13,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cachemgr.k8s import quantity
 from cachemgr.params import BY_NAME
 from cachemgr.runtime.settings import PodConfigError, RunDir, Runtime
 from cachemgr.values.units import parse_duration
@@ -51,6 +52,7 @@ class Settings:
     proxy: Path | None = field(default=None, metadata=_flag("proxy to watch"))
     ca_dir: Path | None = field(default=None, metadata=_flag("CA dir whose CRLs (*.r0, *.pem) to watch"))
     disable: tuple[str, ...] = field(default=(), metadata=_flag("collectors not to run, by name"))
+    memory_limit: int | None = field(default=None, metadata=_flag("the cache container's memory limit, bytes"))
 
     @property
     def address(self) -> tuple[str, int]:
@@ -81,6 +83,7 @@ def section(v: NodeValues) -> dict[str, Any]:
         "proxy": v["auth.proxy"] if auth else None,
         "ca_dir": v["auth.cadir"] if auth else None,
         "disable": v["exporter.disable"],
+        "memory_limit": int(quantity.parse(v["k8s.memory_limit"])),
     }
 
 
