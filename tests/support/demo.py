@@ -12,9 +12,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from queue import Queue
+from typing import IO, TypeVar
 
-from support import REPO, printed, processes_naming
+from support import REPO, printed, processes_naming, stdout_lines
 from support.origin import put
 
 KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "CACHE_XROOT", "CACHE_HTTP", "CACHE_DIR", "SAMPLE", "PROTECTED", "METRICS")
@@ -26,6 +27,7 @@ class Demo:
     proc: subprocess.Popen
     env: dict[str, str]
     log: IO[bytes]  # its stderr: supervise relays every program's log there
+    lines: Queue[str] | None = None  # its stdout after the KEY=value lines, when a test reads on
 
     @property
     def root(self) -> Path:
@@ -42,35 +44,45 @@ class Demo:
             raise
         return time.monotonic() - start
 
-    def log_tail(self, lines: int = 15) -> str:
+    def output(self) -> str:
         self.log.seek(0)
-        return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
+        return self.log.read().decode(errors="replace")
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
 
     def leftovers(self) -> list[str]:
         """Processes whose command line still names this demo's directory."""
         return processes_naming(str(self.root))
 
 
-def start(*flags: str, timeout: float = 60) -> Demo:
-    """`cachemgr demo [flags]`, once it has printed every line (--auth: the AUTH_KEYS too)."""
-    keys = KEYS + (AUTH_KEYS if "--auth" in flags else ())
+D = TypeVar("D", bound=Demo)
+
+
+def launch(kind: type[D], args: list[str], keys: tuple[str, ...], timeout: float, follow: bool = False) -> D:
+    """`cachemgr demo ARGS`, once it has printed every key; follow: keep its later stdout lines (kind.lines)."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 (readable after the stop; gone with the Demo)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cachemgr", "demo", *flags],
+        [sys.executable, "-m", "cachemgr", "demo", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         start_new_session=True,
     )
-    demo = Demo(proc, {}, log)
+    demo = kind(proc, {}, log, stdout_lines(proc) if follow else None)
     try:
-        demo.env.update(printed(proc, keys, timeout, "demo", demo.log_tail))
+        demo.env.update(printed(proc, keys, timeout, " ".join(["demo", *args]), demo.log_tail, demo.lines))
     except AssertionError:
         with contextlib.suppress(ProcessLookupError):  # it may have exited already
             os.killpg(proc.pid, signal.SIGTERM)
         raise
     return demo
+
+
+def start(*flags: str, timeout: float = 60) -> Demo:
+    """`cachemgr demo [flags]`, once it has printed every line (--auth: the AUTH_KEYS too)."""
+    return launch(Demo, list(flags), KEYS + (AUTH_KEYS if "--auth" in flags else ()), timeout)
 
 
 def sha256(path: Path) -> str:

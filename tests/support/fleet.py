@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Queue
-from typing import IO
 
-from support import REPO, printed, processes_naming, stdout_lines
+from support import printed
+from support.demo import Demo, launch
 from support.origin import put
 
 KEYS = (
@@ -33,15 +28,8 @@ CLIENT_TIMEOUT = 60
 
 
 @dataclass
-class Fleet:
-    proc: subprocess.Popen
-    env: dict[str, str]
-    log: IO[bytes]  # its stderr: the redirector's and every node's program logs
-    lines: Queue[str]  # its stdout, after the first KEY=value lines
-
-    @property
-    def root(self) -> Path:
-        return Path(self.env["ORIGIN_DIR"]).parents[1]
+class Fleet(Demo):
+    """The demo fleet; its log has the redirector's and every node's program logs."""
 
     @property
     def caches(self) -> list[str]:
@@ -75,45 +63,7 @@ class Fleet:
         self.env.update(printed(self.proc, ["FLEET_PIDS"], timeout, "demo --fleet", self.log_tail, self.lines))
         return self.pids
 
-    def stop(self, sig: int = signal.SIGTERM) -> float:
-        """Signal the demo; return how long it took to exit."""
-        start = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            raise
-        return time.monotonic() - start
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def leftovers(self) -> list[str]:
-        """Processes whose command line still names this demo's directory."""
-        return processes_naming(str(self.root))
-
 
 def start(size: int = 3, timeout: float = 120) -> Fleet:
     """`cachemgr demo --fleet size`, once it has printed every line."""
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (readable after the stop; gone with the Fleet)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cachemgr", "demo", "--fleet", str(size)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        start_new_session=True,
-    )
-    fleet = Fleet(proc, {}, log, stdout_lines(proc))
-    try:
-        fleet.env.update(printed(proc, KEYS, timeout, "demo --fleet", fleet.log_tail, fleet.lines))
-    except AssertionError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        raise
-    return fleet
+    return launch(Fleet, ["--fleet", str(size)], KEYS, timeout, follow=True)
