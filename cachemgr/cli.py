@@ -131,6 +131,10 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.fleet is not None:
+        from cachemgr import fleet
+
+        return fleet.run(args.values, args.fleet)
     from cachemgr import demo
 
     return demo.run(args.values, args.node, args.auth, args.pod)
@@ -265,6 +269,14 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--pod", action="store_true", help="run the cache as a pod of the built image (podman kube play; as root)"
+    )
+    s.add_argument(
+        "--fleet",
+        type=int,
+        nargs="?",
+        const=3,
+        metavar="N",
+        help="instead: a cache redirector and N (default 3) stashcache-cmsd caches reporting to it",
     )
     s.set_defaults(func=cmd_demo)
 

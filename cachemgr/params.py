@@ -185,6 +185,52 @@ PARAMS: tuple[Param, ...] = (
         None,
         "Cache redirector to report to; when set, cmsd runs beside each xrootd (`all.manager`, `all.role server`).",
     ),
+    # A cache redirector run with these values (`cachemgr demo --fleet`): its cmsd's selection and timeouts
+    P(
+        "cms.lookup_delay",
+        "duration",
+        "5s",
+        "How long the redirector waits for the caches to say they have a file (`cms.delay lookup` and `qdl`); a "
+        "file no cache has is then sent to one picked by `cms.sched`, so each miss waits this long once.",
+        "seconds",
+    ),
+    P(
+        "cms.startup_delay",
+        "duration",
+        "90s",
+        "Time after the redirector starts before it redirects clients (`cms.delay startup`), so caches can log in.",
+        "seconds",
+    ),
+    P(
+        "cms.drop_delay",
+        "duration",
+        "600s",
+        "How long a cache that disconnected stays known before it is dropped (`cms.delay drop`): until then "
+        "clients of the files only it has wait for it (`cms.service_delay`); then those files go to another cache.",
+        "seconds",
+    ),
+    P(
+        "cms.service_delay",
+        "duration",
+        "15s",
+        "How long a client is told to wait before asking again when the only caches that have its file are "
+        "disconnected (`cms.delay service`): it retries until they return or are dropped (`cms.drop_delay`).",
+        "seconds",
+    ),
+    P(
+        "cms.ping",
+        "duration",
+        "60s",
+        "Keep-alive interval between the redirector and each cache's cmsd (`cms.ping`); a cache that stops "
+        "answering without closing its connection is noticed after about one interval.",
+        "seconds",
+    ),
+    P(
+        "cms.sched",
+        "text?",
+        None,
+        "Load weights for picking a cache for a miss (`cms.sched`, e.g. `cpu 50 io 50 fuzz 20`); unset: round robin.",
+    ),
     # Monitoring
     P(
         "monitoring.summary",

@@ -12,6 +12,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -64,10 +65,11 @@ class Sandbox:
                     )
                 )
 
-    def supervise(self, output: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
-        """Run the box as the image does: `cachemgr supervise` on its rendered config."""
+    def supervise(self, output: IO | int = subprocess.DEVNULL, launcher: Sequence[str] = ()) -> subprocess.Popen:
+        """Run the box as the image does: `cachemgr supervise` on its rendered config (launcher: a command that
+        runs it, such as `unshare --pid ...`)."""
         return subprocess.Popen(
-            [sys.executable, "-m", "cachemgr", "supervise", "--configmap", str(self.config_dir)],
+            [*launcher, sys.executable, "-m", "cachemgr", "supervise", "--configmap", str(self.config_dir)],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -78,11 +78,12 @@ class Daemon:
                 self.proc.wait(5)
 
 
-def wait_ready(log: Path, name: str, alive: subprocess.Popen | None, timeout: float) -> None:
-    """Block until log shows `name`'s final initialization line; raise StartError on failure."""
+def wait_ready(log: Path, name: str, alive: subprocess.Popen | None, timeout: float, since: int = 0) -> None:
+    """Block until log shows `name`'s final initialization line (after byte `since`: a restart's, not an earlier
+    run's); raise StartError on failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = log.read_text(errors="replace") if log.exists() else ""
+        text = log.read_bytes()[since:].decode(errors="replace") if log.exists() else ""
         for m in _FINAL.finditer(text):
             if m["name"] == name:
                 if m["how"] == "completed":

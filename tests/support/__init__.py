@@ -41,11 +41,25 @@ def cachemgr(*args: str, cwd: Path | None = None, timeout: float = 120, env: dic
     )
 
 
-def printed(proc: subprocess.Popen, keys: Iterable[str], timeout: float, name: str, log: Callable[[], str]) -> dict:
-    """The KEY=value lines a starting command prints on its stdout (text), once it has printed every key. The
-    test fails when it exits or timeout passes first, with its log()."""
+def stdout_lines(proc: subprocess.Popen) -> queue.Queue[str]:
+    """proc's stdout (text), line by line, as it prints them."""
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    return lines
+
+
+def printed(
+    proc: subprocess.Popen,
+    keys: Iterable[str],
+    timeout: float,
+    name: str,
+    log: Callable[[], str],
+    lines: queue.Queue[str] | None = None,
+) -> dict:
+    """The KEY=value lines a starting command prints on its stdout (text), once it has printed every key. The
+    test fails when it exits or timeout passes first, with its log(). lines: its stdout_lines(), to read more
+    of them later."""
+    lines = lines or stdout_lines(proc)
     env: dict[str, str] = {}
 
     def missing() -> list[str]:

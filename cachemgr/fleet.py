@@ -1,0 +1,179 @@
+"""`cachemgr demo --fleet N`: an origin, a real cache redirector and N caches reporting to it, on 127.0.0.1.
+
+Each cache is the example site's `stashcache-cmsd` node (xrootd and cmsd, reporting to a redirector), relocated
+with its own ports, cache dir and run dir, under its own `cachemgr supervise`. As root each supervise is PID 1 of
+its own PID namespace, so `kill -9` of it takes the whole node with it, as when a pod or machine dies: supervisord's
+programs call setpgrp and would otherwise outlive it. SIGUSR1 starts every node that is gone again, with the same
+dirs and ports, and prints FLEET_PIDS anew.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from cachemgr import sandbox
+from cachemgr.demo import STOP_WITHIN, _origin_files
+from cachemgr.runtime.logs import Relay
+from cachemgr.values.resolve import load_nodes
+from cachemgr.xrootd import origin, process, redirector
+
+NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
+# What the demo changes besides ports and paths: a short drain, local metrics, and a redirector that serves at
+# once, decides a miss within a second and gives up a dead cache after 5 s (cms.* defaults suit a production
+# redirector, whose caches may restart within its drop delay, not a demo).
+EXTRA = {
+    "k8s.drain": "6s",
+    "exporter.address": "127.0.0.1",
+    "exporter.scan_interval": "10s",
+    "monitoring.interval": "5s",
+    "selftest.miss_path": "/sample/random-1m.bin",
+    "selftest.interval": "60s",
+    "cache.ram": "1g",
+    "cms.lookup_delay": "1s",
+    "cms.startup_delay": "1s",
+    "cms.drop_delay": "5s",
+    "cms.service_delay": "1s",
+    "cms.ping": "3s",
+}
+
+
+def _relay(stream: IO[str], prefix: str, out: IO[str]) -> None:
+    for line in stream:
+        out.write(f"{prefix}{line}")
+        out.flush()
+
+
+class Node:
+    """One cache of the fleet: its sandbox and the supervise running it (in its own PID namespace as root)."""
+
+    def __init__(self, name: str, box: sandbox.Sandbox) -> None:
+        self.name, self.box = name, box
+        self.launcher: subprocess.Popen | None = None  # unshare, or supervise itself
+        self.pid = 0  # supervise's pid on this host
+
+    @property
+    def values(self):
+        return self.box.values
+
+    @property
+    def url(self) -> str:
+        return f"root://127.0.0.1:{self.values['ports.xroot']}"
+
+    @property
+    def metrics(self) -> str:
+        return f"http://127.0.0.1:{self.values['ports.metrics']}/metrics"
+
+    def alive(self) -> bool:
+        return self.launcher is not None and self.launcher.poll() is None
+
+    def start(self, out: IO[str]) -> None:
+        logs = {inst.name: self.box.log("xrootd", inst.name) for inst in self.box.instances}
+        since = {name: log.stat().st_size if log.exists() else 0 for name, log in logs.items()}
+        isolate = process.is_root() and shutil.which("unshare") is not None
+        launcher = ["unshare", "--pid", "--fork", "--kill-child", "--"] if isolate else []
+        self.launcher = self.box.supervise(subprocess.PIPE, launcher)
+        assert self.launcher.stdout is not None
+        stream = open(self.launcher.stdout.fileno(), errors="replace", closefd=False)  # noqa: SIM115 (the thread's)
+        threading.Thread(target=_relay, args=(stream, f"[{self.name}] ", out), daemon=True).start()
+        self.pid = _child(self.launcher.pid) if isolate else self.launcher.pid
+        for name, log in logs.items():
+            process.wait_ready(log, name, self.launcher, timeout=30, since=since[name])
+
+    def stop(self) -> None:
+        """SIGTERM to supervise (it drains, then stops its programs); SIGKILL to the whole node after STOP_WITHIN."""
+        if not self.alive():
+            return
+        assert self.launcher is not None
+        os.kill(self.pid, signal.SIGTERM)
+        try:
+            self.launcher.wait(STOP_WITHIN)
+        except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
+            self.launcher.wait()
+
+
+def _child(pid: int, timeout: float = 10) -> int:
+    """The one child of pid (unshare --fork's), once it has forked it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            if children := task.read_text().split():
+                return int(children[0])
+        time.sleep(0.02)
+    raise process.StartError(f"unshare (pid {pid}) started no supervise within {timeout:.0f}s")
+
+
+def run(values_dir: Path, size: int) -> int:
+    if size < 2:
+        print("cachemgr demo --fleet: a fleet has at least 2 caches", file=sys.stderr)
+        return 2
+    if not (shutil.which("xrootd") and shutil.which("cmsd")):
+        print("cachemgr demo: xrootd and cmsd are not installed; run images/install.sh first", file=sys.stderr)
+        return 1
+    signals: queue.Queue[int] = queue.Queue()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):  # handlers, not a blocked mask: children inherit
+        signal.signal(signum, lambda signum, _: signals.put(signum))
+    root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
+    root.chmod(0o755)  # xrootd runs as its own user
+    daemons: list[process.Daemon] = []
+    nodes: list[Node] = []
+    relay: Relay | None = None
+    try:
+        (v,) = load_nodes(values_dir, [NODE], EXTRA)  # the site's values: the redirector's cms.* and the user
+        user = sandbox.run_user(v["xrootd.user"])
+        up = origin.start(root / "origin", user)
+        daemons.append(up.daemon)
+        _origin_files(up.data, "/protected")
+        rdr = redirector.start(root / "redirector", user, v)
+        daemons.extend(rdr.daemons)
+        relay = Relay(rdr.root / "log", sys.stderr)
+        relay.start()
+        extra = {**EXTRA, "redirector": rdr.manager}
+        for i in range(size):
+            box = sandbox.create(values_dir, NODE, root / f"cache-{i + 1}", up.address, extra)
+            nodes.append(Node(f"cache-{i + 1}", box))
+        for node in nodes:
+            node.start(sys.stderr)
+        lines = {
+            "ORIGIN_XROOT": f"root://{up.address}",
+            "ORIGIN_DIR": str(up.data),
+            "REDIRECTOR_XROOT": f"root://127.0.0.1:{rdr.port}",
+            "REDIRECTOR_HTTP": f"http://127.0.0.1:{rdr.http_port}",
+            "FLEET_CACHES": ",".join(n.url for n in nodes),
+            "FLEET_DIRS": ",".join(n.values["cache.root"] for n in nodes),
+            "FLEET_METRICS": ",".join(n.metrics for n in nodes),
+            "FLEET_PIDS": ",".join(str(n.pid) for n in nodes),
+        }
+        for key, value in lines.items():
+            print(f"{key}={value}", flush=True)
+        while signals.get() == signal.SIGUSR1:
+            for node in nodes:
+                if not node.alive():
+                    node.start(sys.stderr)
+            print(f"FLEET_PIDS={','.join(str(n.pid) for n in nodes)}", flush=True)
+        return 0
+    except process.StartError as e:
+        print(f"cachemgr demo --fleet: {e}: {e.cause()}", file=sys.stderr)
+        return 1
+    finally:
+        threads = [threading.Thread(target=n.stop) for n in nodes]  # in parallel: each may drain
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for daemon in reversed(daemons):
+            daemon.stop(timeout=1)
+        if relay is not None:
+            relay.stop.set()
+            relay.join(2)
+        shutil.rmtree(root, ignore_errors=True)

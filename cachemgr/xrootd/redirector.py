@@ -1,0 +1,69 @@
+"""A throw-away cache redirector on 127.0.0.1 for `cachemgr demo --fleet`: xrootd and cmsd in the manager role.
+
+Caches report to its cmsd (all.manager 127.0.0.1:cms_port); clients ask its xrootd, which redirects each to a
+cache. Its selection and timeouts are the `cms.*` parameters of the values it is rendered from.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cachemgr import files
+from cachemgr.render.engine import environment
+from cachemgr.values.resolve import NodeValues
+from cachemgr.xrootd import process
+
+NAME = "redirector"
+
+
+@dataclass
+class Redirector:
+    root: Path
+    port: int  # xroot, for clients
+    cms_port: int  # where caches' cmsd log in
+    http_port: int | None
+    daemons: list[process.Daemon]
+
+    @property
+    def manager(self) -> str:
+        """host:port for the caches' `redirector` value (all.manager)."""
+        return f"127.0.0.1:{self.cms_port}"
+
+    def log(self, program: str) -> Path:
+        return self.root / "log" / f"{program}-{NAME}.log"  # relayed as [program-redirector]
+
+    def stop(self) -> None:
+        for daemon in reversed(self.daemons):
+            daemon.stop(timeout=5)
+
+
+def render(v: NodeValues, run: Path, port: int, cms_port: int, http_port: int | None) -> str:
+    return (
+        environment()
+        .get_template("demo-redirector.cfg.j2")
+        .render(v=v.tree(), run=run, port=port, cms_port=cms_port, http_port=http_port, manager=f"127.0.0.1:{cms_port}")
+    )
+
+
+def start(root: Path, user: str, v: NodeValues, http: bool = True) -> Redirector:
+    """Lay out root (run dir, log dir, config) and start cmsd, then xrootd, as user; logs in root/log/."""
+    run = root / "run"
+    for d in (run, root / "log"):
+        d.mkdir(parents=True, exist_ok=True)
+    box = Redirector(root, process.free_port(), process.free_port(), process.free_port() if http else None, [])
+    config = root / "redirector.cfg"
+    config.write_text(render(v, run, box.port, box.cms_port, box.http_port))
+    if process.is_root():  # the daemons run as user: they write run/ and their logs
+        uid, gid = files.owner_ids(user)
+        root.chmod(0o755)
+        for path in (root, run, root / "log"):
+            os.chown(path, uid, gid)
+    try:
+        for program in ("cmsd", "xrootd"):
+            box.daemons.append(process.start(program, NAME, config, box.log(program), run, user=user))
+    except process.StartError:
+        box.stop()
+        raise
+    return box
