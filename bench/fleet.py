@@ -7,6 +7,7 @@ Issue 13's figures, each measured side by side in one run, with real xrdcp clien
   from the origin, p50 and p99;
 * failover: `kill -9` of the node that serves a file (its FLEET_PIDS entry: the node goes as a whole), then the
   time until a read of that file through the redirector returns the right bytes; median and max over `--tries`.
+  After each try the demo starts the node again (SIGUSR1).
 
 python bench/fleet.py [--nodes 3] [--clients 16] [--size 64m] [--small 200] [--tries 10]
 
@@ -77,29 +78,39 @@ class Fleet:
                 text=True,
                 start_new_session=True,
             )
-        self.env = self._printed(timeout)
-        self.caches = self.env["FLEET_CACHES"].split(",")
+        self.lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [self.lines.put(x) for x in stdout], daemon=True).start()
+        self.env: dict[str, str] = {}
+        self._printed(KEYS, timeout)
         self.dirs = [Path(d) for d in self.env["FLEET_DIRS"].split(",")]
-        self.pids = [int(p) for p in self.env["FLEET_PIDS"].split(",")]
         self.origin_dir = Path(self.env["ORIGIN_DIR"])
         self.redirector = self.env["REDIRECTOR_XROOT"]
         self.origin = self.env["ORIGIN_XROOT"]
 
-    def _printed(self, timeout: float) -> dict[str, str]:
-        lines: queue.Queue[str] = queue.Queue()
-        assert self.proc.stdout is not None
-        threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout], daemon=True).start()
-        env: dict[str, str] = {}
+    @property
+    def pids(self) -> list[int]:
+        return [int(p) for p in self.env["FLEET_PIDS"].split(",")]
+
+    def _printed(self, keys: tuple[str, ...], timeout: float) -> None:
+        """Until the demo has printed every key (KEY=value lines)."""
+        got: set[str] = set()
         deadline = time.monotonic() + timeout
-        while not set(KEYS) <= set(env):
+        while not set(keys) <= got:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise BenchFailed(f"the demo fleet did not print {sorted(set(KEYS) - set(env))}\n{self.tail()}")
+                raise BenchFailed(f"the demo fleet did not print {sorted(set(keys) - got)}\n{self.tail()}")
             with contextlib.suppress(queue.Empty):
-                key, sep, value = lines.get(timeout=0.5).strip().partition("=")
+                key, sep, value = self.lines.get(timeout=0.5).strip().partition("=")
                 if sep:
-                    env[key] = value
-        return env
+                    self.env[key] = value
+                    got.add(key)
+
+    def restart_gone(self, timeout: float = 60) -> None:
+        """The demo starts its nodes that are gone again on SIGUSR1, then prints FLEET_PIDS anew."""
+        self.proc.send_signal(signal.SIGUSR1)
+        self._printed(("FLEET_PIDS",), timeout)
 
     def tail(self, lines: int = 20) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -224,7 +235,8 @@ def throughput(fleet: Fleet, clients: int, size: int, figures: Figures) -> None:
     direct_hit = concurrent_pass(fleet.origin, rels, size)
     hit = concurrent_pass(fleet.redirector, rels, size)
     spread = ", ".join(f"node {n}: {placed.count(n)}" for n in range(len(fleet.dirs)))
-    print(f"throughput: {clients} files of {size >> 20} MiB placed {spread}", flush=True)
+    in_one = sum(len(fleet.holders(rel, size)) == 1 for rel in rels)
+    print(f"throughput: {clients} files of {size >> 20} MiB placed {spread}; {in_one} in exactly one cache", flush=True)
     figures.add(f"throughput, {clients} clients, first pass (misses)", miss, direct_miss, "MB/s")
     figures.add(f"throughput, {clients} clients, second pass (hits)", hit, direct_hit, "MB/s")
 
@@ -248,35 +260,37 @@ def time_to_first_byte(fleet: Fleet, files: int, size: int, figures: Figures) ->
             )
 
 
-def failover(nodes: int, tries: int, bound: float, root: Path, figures: Figures) -> None:
-    """Each try on a fresh fleet: read a file through the redirector, kill -9 the node that took it, then time
-    from the kill to the first read through the redirector returning the right bytes."""
+def failover(fleet: Fleet, tries: int, bound: float, figures: Figures) -> None:
+    """Each try: read a new file through the redirector, kill -9 the node that took it, then time from the kill
+    to the first read of that file through the redirector returning the right bytes; then the demo starts the
+    node again (SIGUSR1) for the next try."""
     size = 1 << 20
     times: list[float] = []
     for n in range(1, tries + 1):
-        fleet = Fleet(nodes, root / f"failover-{n}.log")
-        try:
-            rel, data = f"bench/failover/file-{n}.bin", os.urandom(size)
-            fleet.put(rel, data)
-            if not reads_correctly(f"{fleet.redirector}//{rel}", data, timeout=60):
-                raise BenchFailed(f"the first read of /{rel} through the redirector failed\n{fleet.tail()}")
-            victim = wait_held(fleet, rel, size)
-            killed = time.perf_counter()
-            os.kill(fleet.pids[victim], signal.SIGKILL)
-            attempts = 0
-            while True:
-                attempts += 1
-                left = bound - (time.perf_counter() - killed)
-                if left <= 0:
-                    raise BenchFailed(f"no correct read {bound:g}s after kill -9 of node {victim}\n{fleet.tail()}")
-                if reads_correctly(f"{fleet.redirector}//{rel}", data, timeout=left):
-                    break
-                time.sleep(0.05)
-            times.append(time.perf_counter() - killed)
-            now_at = fleet.holders(rel, size)
-            print(f"failover try {n}: killed node {victim}, {times[-1]:.3f}s, {attempts} reads, now in {now_at}")
-        finally:
-            fleet.stop()
+        rel, data = f"bench/failover/file-{n:02d}.bin", os.urandom(size)
+        fleet.put(rel, data)
+        if not reads_correctly(f"{fleet.redirector}//{rel}", data, timeout=60):
+            raise BenchFailed(f"the first read of /{rel} through the redirector failed\n{fleet.tail()}")
+        victim = wait_held(fleet, rel, size)
+        killed = time.perf_counter()
+        os.kill(fleet.pids[victim], signal.SIGKILL)
+        attempts = 0
+        while True:
+            attempts += 1
+            left = bound - (time.perf_counter() - killed)
+            if left <= 0:
+                raise BenchFailed(f"no correct read {bound:g}s after kill -9 of node {victim}\n{fleet.tail()}")
+            if reads_correctly(f"{fleet.redirector}//{rel}", data, timeout=left):
+                break
+            time.sleep(0.05)
+        times.append(time.perf_counter() - killed)
+        others = [i for i in fleet.holders(rel, size) if i != victim]  # the dead node's dir keeps its copy
+        print(
+            f"failover try {n}: kill -9 of node {victim}, read again after {times[-1]:.3f}s ({attempts} reads), "
+            f"now also in node {others}",
+            flush=True,
+        )
+        fleet.restart_gone()
     figures.rows.append(
         (
             f"failover after kill -9 of the serving node, median / max of {tries}",
@@ -294,7 +308,7 @@ def main() -> int:
     ap.add_argument("--size", default="64m", help="each client's file (default 64m)")
     ap.add_argument("--small", type=int, default=200, help="small files for time to first byte (default 200)")
     ap.add_argument("--small-size", default="4k", help="their size (default 4k)")
-    ap.add_argument("--tries", type=int, default=10, help="failover tries, each on a fresh fleet (default 10)")
+    ap.add_argument("--tries", type=int, default=10, help="failover tries (default 10)")
     ap.add_argument("--bound", type=float, default=60, help="fail when a failover takes longer (s, default 60)")
     args = ap.parse_args()
     for tool in ("xrootd", "cmsd", "xrdcp"):
@@ -311,9 +325,7 @@ def main() -> int:
         fleet = Fleet(args.nodes, root / "fleet.log")
         throughput(fleet, args.clients, parse_size(args.size), figures)
         time_to_first_byte(fleet, args.small, parse_size(args.small_size), figures)
-        fleet.stop()
-        fleet = None
-        failover(args.nodes, args.tries, args.bound, root, figures)
+        failover(fleet, args.tries, args.bound, figures)
     except BenchFailed as e:
         print(f"fleet: FAILED: {e}", file=sys.stderr)
         return 1
