@@ -134,6 +134,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.fleet is not None:
         from cachemgr import fleet
 
+        if args.auth or args.pod or args.node != "local":
+            print(
+                "cachemgr demo: --fleet runs stashcache-cmsd caches on this machine: no --auth, --pod or --node",
+                file=sys.stderr,
+            )
+            return 2
+
         return fleet.run(args.values, args.fleet)
     from cachemgr import demo
 

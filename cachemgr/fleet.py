@@ -34,7 +34,7 @@ NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
 # once, decides a miss within a second and gives up a dead cache after 5 s (cms.* defaults suit a production
 # redirector, whose caches may restart within its drop delay, not a demo).
 EXTRA = {
-    "k8s.drain": "6s",
+    "k8s.drain": "12s",
     "exporter.address": "127.0.0.1",
     "exporter.scan_interval": "10s",
     "monitoring.interval": "5s",
