@@ -23,6 +23,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -85,6 +86,7 @@ class Fleet:
         self.env: dict[str, str] = {}
         self._printed(KEYS, timeout)
         self.dirs = [Path(d) for d in self.env["FLEET_DIRS"].split(",")]
+        self.ports = [int(url.rsplit(":", 1)[1]) for url in self.env["FLEET_CACHES"].split(",")]
         self.origin_dir = Path(self.env["ORIGIN_DIR"])
         self.redirector = self.env["REDIRECTOR_XROOT"]
         self.origin = self.env["ORIGIN_XROOT"]
@@ -206,6 +208,11 @@ def reads_correctly(url: str, want: bytes, timeout: float) -> bool:
     return r.returncode == 0 and r.stdout == want
 
 
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_held(fleet: Fleet, rel: str, size: int, limit: float = 60) -> int:
     """Until one cache holds the whole file: its writes may lag the client's close. Returns that node."""
     deadline = time.monotonic() + limit
@@ -280,6 +287,11 @@ def failover(fleet: Fleet, tries: int, bound: float, figures: Figures) -> None:
         victim = wait_held(fleet, rel, size)
         killed = time.perf_counter()
         os.kill(fleet.pids[victim], signal.SIGKILL)
+        # Its processes die with it, but not in the same instant: a read before its xrootd is gone is no failover.
+        while listening(fleet.ports[victim]):
+            if time.perf_counter() - killed > bound:
+                raise BenchFailed(f"node {victim} still listens {bound:g}s after kill -9 of its supervise")
+            time.sleep(0.005)
         attempts = 0
         while True:
             attempts += 1
