@@ -32,7 +32,7 @@ MISS_PATH = "/sample/random-1m.bin"  # what the self-test fetches through the ca
 STOP_WITHIN = 8.0  # seconds for supervise to drain and stop its programs; the whole stop stays under 10 s
 
 
-def _origin_files(data: Path, protected: str) -> None:
+def origin_files(data: Path, protected: str) -> None:
     (data / "sample").mkdir(parents=True)
     (data / "sample" / "hello.txt").write_text("Hello from the cachemgr demo origin.\n")
     blob = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(1 << 15))  # 1 MiB, reproducible
@@ -145,13 +145,13 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
             return 1
         user = sandbox.run_user(v["xrootd.user"])
         origins.append(origin.start(root / "origin", user, public_port))
-        _origin_files(origins[0].data, protected[0] if protected else "/protected")
+        origin_files(origins[0].data, protected[0] if protected else "/protected")
         if auth:
             assert cache.ca is not None
             host_dn = throwaway.oneline(load_cert(cache.hostcert).subject)
             guard = origin.Protection(cache.ca, Path(v["auth.cadir"]), {host_dn: "cache"})
             origins.append(origin.start(root / "protected-origin", user, protected_port, guard))
-            _origin_files(origins[1].data, protected[0])
+            origin_files(origins[1].data, protected[0])
         cache.start()
         lines = {
             "ORIGIN_XROOT": f"root://127.0.0.1:{public_port}",

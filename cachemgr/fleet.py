@@ -9,9 +9,9 @@ dirs and ports, and prints FLEET_PIDS anew.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import IO
 
 from cachemgr import sandbox
-from cachemgr.demo import STOP_WITHIN, _origin_files
+from cachemgr.demo import origin_files
 from cachemgr.render.engine import render_fleet
 from cachemgr.runtime.logs import Relay
-from cachemgr.values.resolve import load_nodes
+from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd import origin, process, redirector
 
 NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
+STOP_WITHIN = 7.0  # seconds for each node's supervise to drain and stop; then the redirector and origin: under 10 s
 # What the demo changes besides ports and paths: a short drain, local metrics, and a redirector that serves at
 # once, decides a miss within a second and gives up a dead cache after 5 s (cms.* defaults suit a production
 # redirector, whose caches may restart within its drop delay, not a demo).
@@ -49,22 +50,23 @@ EXTRA = {
 }
 
 
-def _relay(stream: IO[str], prefix: str, out: IO[str]) -> None:
+def _relay(stream: IO[bytes], prefix: str, out: IO[str]) -> None:
+    """A node's supervise output (its programs' `[program] line`s), each line prefixed with the node's name."""
     for line in stream:
-        out.write(f"{prefix}{line}")
+        out.write(f"{prefix}{line.decode(errors='replace')}")
         out.flush()
 
 
 class Node:
     """One cache of the fleet: its sandbox and the supervise running it (in its own PID namespace as root)."""
 
-    def __init__(self, name: str, box: sandbox.Sandbox) -> None:
-        self.name, self.box = name, box
+    def __init__(self, name: str, box: sandbox.Sandbox, rdr: redirector.Redirector) -> None:
+        self.name, self.box, self.redirector = name, box, rdr
         self.launcher: subprocess.Popen | None = None  # unshare, or supervise itself
         self.pid = 0  # supervise's pid on this host
 
     @property
-    def values(self):
+    def values(self) -> NodeValues:
         return self.box.values
 
     @property
@@ -79,29 +81,36 @@ class Node:
         return self.launcher is not None and self.launcher.poll() is None
 
     def start(self, out: IO[str]) -> None:
+        """Start the node; return once its xrootd serves and its cmsd has logged in to the redirector."""
         logs = {inst.name: self.box.log("xrootd", inst.name) for inst in self.box.instances}
-        since = {name: log.stat().st_size if log.exists() else 0 for name, log in logs.items()}
+        since = {name: _size(log) for name, log in logs.items()}
+        login_since = _size(self.redirector.log("cmsd"))
         isolate = process.is_root() and shutil.which("unshare") is not None
         launcher = ["unshare", "--pid", "--fork", "--kill-child", "--"] if isolate else []
         self.launcher = self.box.supervise(subprocess.PIPE, launcher)
-        assert self.launcher.stdout is not None
-        stream = open(self.launcher.stdout.fileno(), errors="replace", closefd=False)  # noqa: SIM115 (the thread's)
-        threading.Thread(target=_relay, args=(stream, f"[{self.name}] ", out), daemon=True).start()
+        threading.Thread(target=_relay, args=(self.launcher.stdout, f"[{self.name}] ", out), daemon=True).start()
         self.pid = _child(self.launcher.pid) if isolate else self.launcher.pid
         for name, log in logs.items():
             process.wait_ready(log, name, self.launcher, timeout=30, since=since[name])
+        self.redirector.wait_login(self.values["ports.xroot"], self.launcher, timeout=30, since=login_since)
 
     def stop(self) -> None:
         """SIGTERM to supervise (it drains, then stops its programs); SIGKILL to the whole node after STOP_WITHIN."""
         if not self.alive():
             return
         assert self.launcher is not None
-        os.kill(self.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may be exiting already
+            os.kill(self.pid, signal.SIGTERM)
         try:
             self.launcher.wait(STOP_WITHIN)
         except subprocess.TimeoutExpired:
-            os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
             self.launcher.wait()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def _child(pid: int, timeout: float = 10) -> int:
@@ -122,9 +131,12 @@ def run(values_dir: Path, size: int) -> int:
     if not (shutil.which("xrootd") and shutil.which("cmsd")):
         print("cachemgr demo: xrootd and cmsd are not installed; run images/install.sh first", file=sys.stderr)
         return 1
-    signals: queue.Queue[int] = queue.Queue()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):  # handlers, not a blocked mask: children inherit
-        signal.signal(signum, lambda signum, _: signals.put(signum))
+    # Each signal's number arrives on a pipe (no lock in a handler); handlers, not a blocked mask: children inherit it.
+    signals, wakeup = os.pipe()
+    os.set_blocking(wakeup, False)
+    signal.set_wakeup_fd(wakeup)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(signum, lambda *_: None)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
     daemons: list[process.Daemon] = []
@@ -135,7 +147,7 @@ def run(values_dir: Path, size: int) -> int:
         user = sandbox.run_user(v["xrootd.user"])
         up = origin.start(root / "origin", user)
         daemons.append(up.daemon)
-        _origin_files(up.data, "/protected")
+        origin_files(up.data, "/protected")
         rdr = redirector.start(root / "redirector", user, v)
         daemons.extend(rdr.daemons)
         relay = Relay(rdr.root / "log", sys.stderr)
@@ -144,7 +156,7 @@ def run(values_dir: Path, size: int) -> int:
         extra = {**EXTRA, "redirector": rdr.manager, "node.hostname": "127.0.0.1"}
         for i in range(size):
             box = sandbox.create(values_dir, NODE, root / f"cache-{i + 1}", up.address, extra)
-            nodes.append(Node(f"cache-{i + 1}", box))
+            nodes.append(Node(f"cache-{i + 1}", box, rdr))
         for node in nodes:
             node.start(sys.stderr)
         # The scrape job `cachemgr render` writes to k8s/fleet/, for these nodes under their own names.
@@ -164,7 +176,7 @@ def run(values_dir: Path, size: int) -> int:
         }
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)
-        while signals.get() == signal.SIGUSR1:
+        while os.read(signals, 1)[0] == signal.SIGUSR1:
             for node in nodes:
                 if not node.alive():
                     node.start(sys.stderr)
@@ -180,7 +192,7 @@ def run(values_dir: Path, size: int) -> int:
         for t in threads:
             t.join()
         for daemon in reversed(daemons):
-            daemon.stop(timeout=1)
+            daemon.stop(timeout=0.5)
         if relay is not None:
             relay.stop.set()
             relay.join(2)

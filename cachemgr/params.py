@@ -190,8 +190,9 @@ PARAMS: tuple[Param, ...] = (
         "cms.lookup_delay",
         "duration",
         "5s",
-        "How long the redirector waits for the caches to say they have a file (`cms.delay lookup` and `qdl`); a "
-        "file no cache has is then sent to one picked by `cms.sched`, so each miss waits this long once.",
+        "How long a cache redirector rendered by cachemgr (`demo --fleet`'s) waits for the caches to say they have "
+        "a file (`cms.delay lookup` and `qdl`); a file no cache has is then sent to one picked by `cms.sched`, so "
+        "each miss waits this long once.",
         "seconds",
     ),
     P(
@@ -222,7 +223,7 @@ PARAMS: tuple[Param, ...] = (
         "duration",
         "60s",
         "Keep-alive interval between the redirector and each cache's cmsd (`cms.ping`); a cache that stops "
-        "answering without closing its connection is noticed after about one interval.",
+        "answering without closing its connection is logged out after a few intervals (~8 s with 3s, tried).",
         "seconds",
     ),
     P(

@@ -64,6 +64,18 @@ def test_reads_land_on_exactly_one_cache_equal_to_the_origin_and_spread_over_the
     assert len(holders) > 1, "every miss went to the same cache"
 
 
+def test_http_through_the_redirector_is_redirected_to_a_cache(fleet: Fleet):
+    rel = "/http/page.txt"
+    fleet.add(rel, b"over http\n")
+    got = subprocess.run(
+        ["curl", "-sS", "-L", "--max-time", "30", f"{fleet.env['REDIRECTOR_HTTP']}{rel}"],
+        capture_output=True,
+        timeout=40,
+    )
+    assert got.returncode == 0 and got.stdout == b"over http\n", got.stderr
+    assert len(fleet.holders(rel)) == 1
+
+
 def test_a_second_read_is_a_hit_on_the_cache_that_has_it(fleet: Fleet):
     rel = "/hits/again.bin"
     data, _ = read_new(fleet, rel)
@@ -88,6 +100,11 @@ def test_the_redirector_and_each_cmsd_log_in_the_demo_output_with_their_names(fl
         assert re.search(rf"^\[cache-{i + 1}\] \[cmsd-noauth\] .*initialization completed", out, re.M)
 
 
+# Not as root the demo runs no PID namespace per node, and a killed supervise leaves its programs running.
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="a node is a PID namespace only as root")
+
+
+@needs_root
 def test_kill_9_of_a_node_takes_it_all_and_reads_fail_over_to_the_others(fleet: Fleet):
     rel = "/failover/held.bin"
     data, _ = read_new(fleet, rel)
@@ -96,17 +113,18 @@ def test_kill_9_of_a_node_takes_it_all_and_reads_fail_over_to_the_others(fleet: 
     os.kill(fleet.pids[dead], signal.SIGKILL)
     eventually(lambda: not node_processes(fleet, dead), 10, message=lambda: node_processes(fleet, dead))
     # One client, started right after: the redirector makes it wait until the dead cache is dropped
-    # (cms.drop_delay), then sends it to another cache. Its time is measured in the README's fleet section.
+    # (cms.drop_delay), then sends it to another cache (the README's fleet section gives the bound).
     start_time = time.monotonic()
     again = fleet.read(rel)
     print(f"read of the dead cache's file took {time.monotonic() - start_time:.2f}s")
     assert again.returncode == 0, again.stderr.decode(errors="replace")
     assert digest(again.stdout) == digest(data)
     assert set(fleet.holders(rel)) - {dead}, "no live cache fetched it"
-    _, _ = read_new(fleet, "/failover/new.bin")
-    assert dead not in fleet.holders("/failover/new.bin")
+    read_new(fleet, "/failover/new.bin")  # a new file is sent to a live cache: the dead one would refuse it
+    assert fleet.holders("/failover/new.bin")
 
 
+@needs_root
 def test_a_node_that_comes_back_is_selected_again(fleet: Fleet):
     gone = [i for i, pid in enumerate(fleet.pids) if not psutil.pid_exists(pid)]
     assert gone, "the previous test left no node gone"
@@ -124,7 +142,9 @@ def logged_out(fleet: Fleet, port: int) -> bool:
     logins = list(re.finditer(rf"^\[cmsd-redirector\] .* (server\S*)@\S+:{port} logged in\.", out, re.M))
     assert logins, f"the cache on {port} never logged in"
     last = logins[-1]
-    return re.search(rf"^\[cmsd-redirector\] .* {re.escape(last[1])}@\S+ logged out", out[last.end() :], re.M) is not None
+    return (
+        re.search(rf"^\[cmsd-redirector\] .* {re.escape(last[1])}@\S+ logged out", out[last.end() :], re.M) is not None
+    )
 
 
 def test_sigterm_of_a_node_drains_it_out_of_the_selection_before_its_xrootd_stops(fleet: Fleet, tmp_path: Path):

@@ -159,3 +159,24 @@ def test_no_output_file_is_group_writable(tmp_path):
     assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(tmp_path)).returncode == 0
     for path in tmp_path.rglob("*"):
         assert not os.stat(path).st_mode & 0o022, path
+
+
+def test_the_redirector_config_takes_the_cms_parameters(tmp_path):
+    from cachemgr.xrootd import redirector
+
+    (v,) = load_nodes(EXAMPLE, ["stashcache-cmsd"], {"cms.lookup_delay": "2s", "cms.sched": "cpu 50 io 50"})
+    text = redirector.render(v, tmp_path, 1094, 1213, None)
+    assert "all.role manager\nall.manager 127.0.0.1:1213\n" in text
+    assert "cms.delay lookup 2 startup 90 drop 600 service 15\ncms.ping 60\ncms.sched cpu 50 io 50\n" in text
+    assert "xrd.protocol http" not in text
+    (v,) = load_nodes(EXAMPLE, ["stashcache-cmsd"])
+    assert "\ncms.sched" not in redirector.render(v, tmp_path, 1094, 1213, 8000)  # round robin
+
+
+def test_with_a_redirector_cmsd_answers_from_the_cache_dir_not_the_origin():
+    """cmsd reads ofs.osslib too: only xrootd may load the proxy (tests/test_fleet.py shows the selection)."""
+    with_cmsd = (REPO / "configmaps" / "stashcache-cmsd" / "xrootd-noauth.cfg").read_text()
+    assert "if exec cmsd\n  all.export / stage r/o\nelse\n  all.export /\nfi\n" in with_cmsd
+    assert "if exec xrootd\n  ofs.osslib libXrdPss.so\nfi\n" in with_cmsd
+    alone = (REPO / "configmaps" / "local" / "xrootd-noauth.cfg").read_text()
+    assert "\nall.export /\n" in alone and "\nofs.osslib libXrdPss.so\n" in alone and "stage" not in alone

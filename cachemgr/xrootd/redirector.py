@@ -7,6 +7,9 @@ cache. Its selection and timeouts are the `cms.*` parameters of the values it is
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,15 @@ class Redirector:
 
     def log(self, program: str) -> Path:
         return self.root / "log" / f"{program}-{NAME}.log"  # relayed as [program-redirector]
+
+    def wait_login(self, port: int, alive: subprocess.Popen, timeout: float, since: int = 0) -> None:
+        """Block until the cmsd of the cache serving port has logged in (after byte `since` of the log)."""
+        login = re.compile(rf"^\d{{6}} [\d:]+ \d+ Protocol: .*@\S+:{port} logged in\.$", re.M)
+        deadline = time.monotonic() + timeout
+        while not login.search(self.log("cmsd").read_bytes()[since:].decode(errors="replace")):
+            if alive.poll() is not None or time.monotonic() > deadline:
+                raise process.StartError(f"the cache on port {port} did not log in to the redirector", self.log("cmsd"))
+            time.sleep(0.05)
 
     def stop(self) -> None:
         for daemon in reversed(self.daemons):

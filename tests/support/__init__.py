@@ -1,10 +1,10 @@
 """What the tests share besides fixtures (those stay in tests/conftest.py, where pytest looks for them).
 
 Each module is one kind of helper: `wait` (eventually), `metrics` (scrape an exporter, read its samples), `clients`
-(xrdcp and curl), `demo` (`cachemgr demo` as a user runs it), `pod` (a node under `cachemgr supervise`), `origin`
-(a real xrootd origin), `scheduling` (the scheduler under a virtual clock), `tokens` (SciTokens), `pki` (test
-certificates), and the servers `httpserve`, `ldapserver`, `promserver`. Here: the repository's paths and running
-the CLI.
+(xrdcp and curl), `demo` (`cachemgr demo` as a user runs it), `fleet` (`cachemgr demo --fleet`, read through its
+redirector), `pod` (a node under `cachemgr supervise`), `origin` (a real xrootd origin), `scheduling` (the scheduler
+under a virtual clock), `tokens` (SciTokens), `pki` (test certificates), and the servers `httpserve`, `ldapserver`,
+`promserver`. Here: the repository's paths and running the CLI.
 """
 
 from __future__ import annotations
