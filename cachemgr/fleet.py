@@ -10,6 +10,7 @@ dirs and ports, and prints FLEET_PIDS anew.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ from typing import IO
 
 from cachemgr import sandbox
 from cachemgr.demo import origin_files
+from cachemgr.render.engine import render_fleet
 from cachemgr.runtime.logs import Relay
 from cachemgr.values.resolve import NodeValues, load_nodes
 from cachemgr.xrootd import origin, process, redirector
@@ -150,12 +152,17 @@ def run(values_dir: Path, size: int) -> int:
         daemons.extend(rdr.daemons)
         relay = Relay(rdr.root / "log", sys.stderr)
         relay.start()
-        extra = {**EXTRA, "redirector": rdr.manager}
+        # node.hostname: where the rendered scrape job finds each node's exporter (exporter.address).
+        extra = {**EXTRA, "redirector": rdr.manager, "node.hostname": "127.0.0.1"}
         for i in range(size):
             box = sandbox.create(values_dir, NODE, root / f"cache-{i + 1}", up.address, extra)
             nodes.append(Node(f"cache-{i + 1}", box, rdr))
         for node in nodes:
             node.start(sys.stderr)
+        # The scrape job `cachemgr render` writes to k8s/fleet/, for these nodes under their own names.
+        scrape = root / "prometheus-scrape.yml"
+        fleet = [dataclasses.replace(n.values, name=n.name) for n in nodes]
+        scrape.write_text(render_fleet(fleet)["prometheus-scrape.yml"])
         lines = {
             "ORIGIN_XROOT": f"root://{up.address}",
             "ORIGIN_DIR": str(up.data),
@@ -165,6 +172,7 @@ def run(values_dir: Path, size: int) -> int:
             "FLEET_DIRS": ",".join(n.values["cache.root"] for n in nodes),
             "FLEET_METRICS": ",".join(n.metrics for n in nodes),
             "FLEET_PIDS": ",".join(str(n.pid) for n in nodes),
+            "FLEET_SCRAPE": str(scrape),
         }
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)

@@ -21,6 +21,7 @@ KEYS = (
     "FLEET_DIRS",
     "FLEET_METRICS",
     "FLEET_PIDS",
+    "FLEET_SCRAPE",
 )
 # An xroot client retries a refused port for minutes: once here, and every request bounded.
 CLIENT_ENV = {"XRD_CONNECTIONRETRY": "1", "XRD_CONNECTIONWINDOW": "5", "XRD_REQUESTTIMEOUT": "30"}

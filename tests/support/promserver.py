@@ -32,20 +32,26 @@ def query(url: str, promql: str) -> list[dict]:
 
 
 @contextlib.contextmanager
-def prometheus(targets: dict[str, str], rule_files: list[Path] = (), wait_for: str = "up"):
-    """targets: node label -> host:port of an exporter. Yields the server's URL once `wait_for` has data."""
+def prometheus(
+    targets: dict[str, str] | None = None,
+    rule_files: list[Path] = (),
+    wait_for: str = "up",
+    scrape: Path | None = None,
+    timeout: float = 60,
+):
+    """targets: node label -> host:port of an exporter, scraped every second; or scrape: a rendered scrape file
+    (k8s/fleet/prometheus-scrape.yml), whose scrape_configs are merged in as the README tells admins to. Yields
+    the server's URL once `wait_for` has data (within timeout)."""
     with tempfile.TemporaryDirectory(prefix="cachemgr-prometheus-") as tmp:
+        if scrape is not None:
+            jobs = yaml.safe_load(scrape.read_text())["scrape_configs"]
+        else:
+            groups = [{"targets": [target], "labels": {"node": node}} for node, target in (targets or {}).items()]
+            jobs = [{"job_name": "cachemgr", "static_configs": groups}]
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [
-                {
-                    "job_name": "cachemgr",
-                    "static_configs": [
-                        {"targets": [target], "labels": {"node": node}} for node, target in targets.items()
-                    ],
-                }
-            ],
+            "scrape_configs": jobs,
         }
         (Path(tmp) / "prometheus.yml").write_text(yaml.safe_dump(config))
         port = free_port()
@@ -69,7 +75,7 @@ def prometheus(targets: dict[str, str], rule_files: list[Path] = (), wait_for: s
             return False
 
         try:
-            eventually(has_data, 60, message=f"prometheus has no data for {wait_for}")
+            eventually(has_data, timeout, message=f"prometheus has no data for {wait_for}")
             yield url
         finally:
             proc.terminate()
