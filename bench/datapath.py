@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from netns import private_netns
 
 from cachemgr import sandbox
 from cachemgr.values.load import ValuesError
@@ -45,21 +46,9 @@ NODE = "local"
 # A name of our own: other tools on a shared machine start (and stop) their own `-n origin`.
 ORIGIN_NAME = "datapath-origin"
 HIT_TARGET, MISS_TARGET = 0.90, 0.50
-_IN_NETNS = "CACHEMGR_BENCH_NETNS"  # set once we run inside the private namespace, so we re-exec only once
 _STAMP = re.compile(r"^\d{6} \d\d:\d\d:\d\d \d+ ")  # xrootd's log line prefix
 # A dead port makes xrdcp retry for ~2 min; one retry is enough on loopback, and the timeout bounds the rest.
 _CLIENT_ENV = {"XRD_CONNECTIONRETRY": "1", "XRD_CONNECTIONWINDOW": "5"}
-
-
-def private_netns() -> None:
-    """As root, re-exec this script in a new network namespace with only lo up (as tests/run.sh does)."""
-    if not process.is_root() or os.environ.get(_IN_NETNS):
-        return
-    if not (shutil.which("unshare") and shutil.which("ip")):
-        sys.exit("datapath: as root this needs unshare and ip (util-linux, iproute2) to isolate the servers")
-    os.environ[_IN_NETNS] = "1"
-    script = ["sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, str(Path(__file__).resolve())]
-    os.execvp("unshare", ["unshare", "--net", "--", *script, *sys.argv[1:]])
 
 
 @dataclass

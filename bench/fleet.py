@@ -33,25 +33,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netns import private_netns
+
 from cachemgr.values.units import parse_size
-from cachemgr.xrootd import process
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "REDIRECTOR_XROOT", "FLEET_CACHES", "FLEET_DIRS", "FLEET_PIDS")
-_IN_NETNS = "CACHEMGR_BENCH_NETNS"
 # A dead port makes xrdcp retry for ~2 min: one attempt is enough on loopback, the timeouts bound the rest.
 _CLIENT_ENV = {"XRD_CONNECTIONRETRY": "1", "XRD_CONNECTIONWINDOW": "5", "XRD_REQUESTTIMEOUT": "30"}
-
-
-def private_netns() -> None:
-    """As root, re-exec this script in a new network namespace with only lo up (as tests/run.sh does)."""
-    if not process.is_root() or os.environ.get(_IN_NETNS):
-        return
-    if not (shutil.which("unshare") and shutil.which("ip")):
-        sys.exit("fleet: as root this needs unshare and ip (util-linux, iproute2) to isolate the servers")
-    os.environ[_IN_NETNS] = "1"
-    script = ["sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, str(Path(__file__).resolve())]
-    os.execvp("unshare", ["unshare", "--net", "--", *script, *sys.argv[1:]])
 
 
 class BenchFailed(Exception):

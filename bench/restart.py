@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from netns import private_netns
+
 from cachemgr import sandbox
 from cachemgr.runtime import health, supervisor_rpc
 from cachemgr.runtime.settings import RunDir, load
@@ -58,7 +60,6 @@ ORIGIN_NAME = "restart-origin"  # our own name: other tools on a shared machine 
 PATH = "/restart/file.bin"
 TARGET = 2.0
 POLL = 0.02
-_IN_NETNS = "CACHEMGR_BENCH_NETNS"
 # supervisord's log: "2026-11-22 10:00:00,123 WARN exited: xrootd-noauth (terminated by SIGKILL; not expected)"
 _SUPERVISORD = re.compile(
     r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ "
@@ -74,17 +75,6 @@ if sys.orig_argv[1:3] == ["-m", "supervisor.supervisord"]:
     _cap, _poll = float(os.environ["CACHEMGR_BENCH_POLL_CAP"]), poller.Poller.poll
     poller.Poller.poll = lambda self, timeout: _poll(self, min(timeout, _cap))
 """
-
-
-def private_netns() -> None:
-    """As root, re-exec this script in a new network namespace with only lo up (as tests/run.sh does)."""
-    if not process.is_root() or os.environ.get(_IN_NETNS):
-        return
-    if not (shutil.which("unshare") and shutil.which("ip")):
-        sys.exit("restart: as root this needs unshare and ip (util-linux, iproute2) to isolate the servers")
-    os.environ[_IN_NETNS] = "1"
-    script = ["sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, str(Path(__file__).resolve())]
-    os.execvp("unshare", ["unshare", "--net", "--", *script, *sys.argv[1:]])
 
 
 class BenchFailed(Exception):
