@@ -45,3 +45,11 @@ def test_lines_written_before_a_rotation_are_not_lost(tmp_path: Path):
         "[xrootd-noauth] first of the new file",
         "[xrootd-noauth] after",
     ]
+
+
+def test_lines_from_before_the_relay_started_are_not_repeated(tmp_path: Path):
+    """A node started again in the same log dir (demo --fleet's SIGUSR1) relays only what its new run writes."""
+    log = tmp_path / "cmsd-noauth.log"
+    log.write_text("from the last run\n")
+    lines = relayed(tmp_path, [lambda: log.open("a").write("from this run\n")])
+    assert lines == ["[cmsd-noauth] from this run"]

@@ -1,11 +1,13 @@
 """Relay every program's log file to the pod's stdout, one `[program] line` at a time.
 
 supervisord writes each program's output to paths.log/<program>.log (and rotates it); following the
-files keeps them for `cachemgr status` and needs no extra process per program.
+files keeps them for `cachemgr status` and needs no extra process per program. Lines already in a file when the
+relay starts were relayed by the run that wrote them (a restarted node keeps its log dir): they are not repeated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import TextIO
@@ -19,6 +21,11 @@ class Relay(threading.Thread):
         self.interval = interval
         self.stop = threading.Event()
         self._open: dict[Path, tuple[int, TextIO]] = {}  # path -> (inode, file)
+        self._before: dict[Path, tuple[int, int]] = {}  # path -> (inode, size) when we started
+        for path in log_dir.glob("*.log"):
+            with contextlib.suppress(FileNotFoundError):  # rotated away meanwhile
+                st = path.stat()
+                self._before[path] = (st.st_ino, st.st_size)
 
     def _follow(self, path: Path) -> None:
         try:
@@ -31,6 +38,9 @@ class Relay(threading.Thread):
                 self._relay(path.stem, known[1], final=True)
                 known[1].close()
             self._open[path] = known = (inode, path.open(errors="replace"))
+            seen_inode, seen_size = self._before.pop(path, (None, 0))
+            if seen_inode == inode:
+                known[1].seek(seen_size)
         self._relay(path.stem, known[1], final=False)
 
     def _relay(self, name: str, f: TextIO, final: bool) -> None:
