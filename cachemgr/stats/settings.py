@@ -30,20 +30,23 @@ def _flag(help: str) -> dict[str, str]:
     return {"help": help}
 
 
+def _param(name: str, help: str, convert: Callable[[Any], Any] = lambda x: x) -> Any:
+    """A field that is parameter `name` as it is: its default from the table, section() copies the node's value."""
+    return field(default=convert(_default(name)), metadata={"help": help, "param": name})
+
+
 @dataclass(frozen=True)
 class Settings:
     listen: str = field(
         default=f"{_default('exporter.address')}:{_default('ports.metrics')}", metadata=_flag("HOST:PORT of /metrics")
     )
-    cache_root: Path = field(default=Path(_default("cache.root")), metadata=_flag("namespace root to scan"))
-    data_disks: tuple[Path, ...] = field(default=(), metadata=_flag("data disks; none: the cache root"))
-    meta_disks: tuple[Path, ...] = field(default=(), metadata=_flag("metadata disks"))
-    summary_port: int = field(default=_default("ports.summary"), metadata=_flag("summary stream, UDP on 127.0.0.1"))
-    gstream_port: int = field(default=_default("ports.gstream"), metadata=_flag("pfc g-stream, UDP on 127.0.0.1"))
-    scan_depth: int = field(default=_default("exporter.scan_depth"), metadata=_flag("namespace prefix depth"))
-    scan_interval: float = field(
-        default=parse_duration(_default("exporter.scan_interval")), metadata=_flag("seconds between cache scans")
-    )
+    cache_root: Path = _param("cache.root", "namespace root to scan", Path)  # noqa: RUF009 (a field())
+    data_disks: tuple[Path, ...] = _param("cache.data_disks", "data disks; none: the cache root", tuple)
+    meta_disks: tuple[Path, ...] = _param("cache.meta_disks", "metadata disks", tuple)
+    summary_port: int = _param("ports.summary", "summary stream, UDP on 127.0.0.1")
+    gstream_port: int = _param("ports.gstream", "pfc g-stream, UDP on 127.0.0.1")
+    scan_depth: int = _param("exporter.scan_depth", "namespace prefix depth")
+    scan_interval: float = _param("exporter.scan_interval", "seconds between cache scans", parse_duration)
     run_dir: Path = field(
         default=Path(_default("paths.run")),
         metadata=_flag("the pod's paths.run: task state, self-test results, program exits, supervisord's socket"),
@@ -51,7 +54,8 @@ class Settings:
     host_cert: Path | None = field(default=None, metadata=_flag("host certificate to watch"))
     proxy: Path | None = field(default=None, metadata=_flag("proxy to watch"))
     ca_dir: Path | None = field(default=None, metadata=_flag("CA dir whose CRLs (*.r0, *.pem) to watch"))
-    disable: tuple[str, ...] = field(default=(), metadata=_flag("collectors not to run, by name"))
+    disable: tuple[str, ...] = _param("exporter.disable", "collectors not to run, by name", tuple)
+    # Stand-alone there is no container limit to report: not the Deployment's default.
     memory_limit: int | None = field(default=None, metadata=_flag("the cache container's memory limit, bytes"))
 
     @property
@@ -70,20 +74,17 @@ class Settings:
 def section(v: NodeValues) -> dict[str, Any]:
     """runtime.json's "exporter" section: every field but run_dir, which is runtime.json's paths.run."""
     auth = v["auth.enabled"]
-    return {
+    own = {
         "listen": f"{v['exporter.address']}:{v['ports.metrics']}",
-        "cache_root": v["cache.root"],
-        "data_disks": v["cache.data_disks"],
-        "meta_disks": v["cache.meta_disks"],
-        "summary_port": v["ports.summary"],
-        "gstream_port": v["ports.gstream"],
-        "scan_depth": v["exporter.scan_depth"],
-        "scan_interval": v["exporter.scan_interval"],
         "host_cert": f"{v['auth.xrd_dir']}/xrdcert.pem" if auth else None,
         "proxy": v["auth.proxy"] if auth else None,
         "ca_dir": v["auth.cadir"] if auth else None,
-        "disable": v["exporter.disable"],
         "memory_limit": int(quantity.parse(v["k8s.memory_limit"])),
+    }
+    return {
+        f.name: v[f.metadata["param"]] if "param" in f.metadata else own[f.name]
+        for f in fields(Settings)
+        if f.name != "run_dir"
     }
 
 
