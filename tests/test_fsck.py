@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from support import cachemgr
 from support.cache import Cache, PausedRead, running
-from support.clients import curl
-from support.wait import eventually
 
 from cachemgr.integrity import openfiles
 from cachemgr.integrity.target import QUARANTINE
@@ -183,14 +181,3 @@ def test_multidisk_node_orphans_on_its_disks_and_the_scheduled_task_publishes_re
         assert samples[("cachemgr_fsck_files", ())] == 1 and samples[("cachemgr_fsck_repaired", ())] == 2
         assert cachemgr("fsck", "--config", str(c.config)).returncode == 0
         assert c.read("/m/lost.bin") == files["/m/lost.bin"]
-
-
-def test_fsck_and_evict_run_against_the_demos_cache(demo):
-    cache_dir, sample = demo.env["CACHE_DIR"], demo.env["SAMPLE"]
-    assert curl(f"{demo.env['CACHE_HTTP']}{sample}").status == 200
-    cinfo = Path(cache_dir) / f"{sample.lstrip('/')}.cinfo"
-    eventually(lambda: openfiles.inode(cinfo) not in openfiles.open_inodes(), 90, 0.1, "xrootd kept it open")
-    result = cachemgr("fsck", "--root", cache_dir)
-    assert result.returncode == 0 and " 0 finding(s)" in result.stdout, result.stdout + result.stderr
-    listed = cachemgr("evict", "--root", cache_dir, "--dry-run", sample)
-    assert listed.returncode == 0 and listed.stdout.startswith(f"would evict {cache_dir}:{sample} (2 files, ")
