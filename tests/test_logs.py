@@ -9,9 +9,9 @@ from pathlib import Path
 from cachemgr.runtime.logs import Relay
 
 
-def relayed(log_dir: Path, steps) -> list[str]:
+def relayed(log_dir: Path, steps, skip_existing: bool = False) -> list[str]:
     out = io.StringIO()
-    relay = Relay(log_dir, out, interval=0.01)
+    relay = Relay(log_dir, out, interval=0.01, skip_existing=skip_existing)
     relay.start()
     try:
         for step in steps:
@@ -51,5 +51,10 @@ def test_lines_from_before_the_relay_started_are_not_repeated(tmp_path: Path):
     """A node started again in the same log dir (demo --fleet's SIGUSR1) relays only what its new run writes."""
     log = tmp_path / "cmsd-noauth.log"
     log.write_text("from the last run\n")
-    lines = relayed(tmp_path, [lambda: log.open("a").write("from this run\n")])
-    assert lines == ["[cmsd-noauth] from this run"]
+    def more():
+        return lambda: log.open("a").write("from this run\n")
+
+    assert relayed(tmp_path, [more()], skip_existing=True) == ["[cmsd-noauth] from this run"]
+    # A relay started after its programs (the demo fleet's redirector) relays what they wrote before it.
+    lines = ["from the last run", "from this run", "from this run"]
+    assert relayed(tmp_path, [more()]) == [f"[cmsd-noauth] {x}" for x in lines]

@@ -1,8 +1,7 @@
 """Relay every program's log file to the pod's stdout, one `[program] line` at a time.
 
 supervisord writes each program's output to paths.log/<program>.log (and rotates it); following the
-files keeps them for `cachemgr status` and needs no extra process per program. Lines already in a file when the
-relay starts were relayed by the run that wrote them (a restarted node keeps its log dir): they are not repeated.
+files keeps them for `cachemgr status` and needs no extra process per program.
 """
 
 from __future__ import annotations
@@ -14,7 +13,9 @@ from typing import TextIO
 
 
 class Relay(threading.Thread):
-    def __init__(self, log_dir: Path, out: TextIO, interval: float = 0.3):
+    def __init__(self, log_dir: Path, out: TextIO, interval: float = 0.3, skip_existing: bool = False):
+        """skip_existing: the programs have not started yet, so what the files hold was relayed by the run that
+        wrote it (supervise started again with the same log dir, as demo --fleet restarts a node): not repeated."""
         super().__init__(name="log-relay", daemon=True)
         self.log_dir = log_dir
         self.out = out
@@ -22,7 +23,7 @@ class Relay(threading.Thread):
         self.stop = threading.Event()
         self._open: dict[Path, tuple[int, TextIO]] = {}  # path -> (inode, file)
         self._before: dict[Path, tuple[int, int]] = {}  # path -> (inode, size) when we started
-        for path in log_dir.glob("*.log"):
+        for path in log_dir.glob("*.log") if skip_existing else ():
             with contextlib.suppress(FileNotFoundError):  # rotated away meanwhile
                 st = path.stat()
                 self._before[path] = (st.st_ino, st.st_size)

@@ -7,6 +7,7 @@ program groups this pod can run, relays their logs to stdout, and on SIGTERM dra
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -29,6 +30,10 @@ from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.scheduler.state import TaskStates
 from cachemgr.tasks import TASKS, at_start
 from cachemgr.values.load import ValuesError
+
+# While draining: look for the last client going every DRAIN_POLL s (the pod stops soon after it), say so every
+# DRAIN_SAY s.
+DRAIN_POLL, DRAIN_SAY = 0.5, 5.0
 
 
 def say(message: str) -> None:
@@ -142,9 +147,12 @@ def drain(rt: Runtime, supervisord: subprocess.Popen) -> None:
     except OSError as e:
         say(f"could not stop cmsd before draining: {e}")
     deadline = time.monotonic() + rt.drain
+    said = -math.inf
     while time.monotonic() < deadline and supervisord.poll() is None and (n := connections(rt)):
-        say(f"draining: {n} client connection(s) left, {deadline - time.monotonic():.0f}s to go")
-        time.sleep(min(5, max(deadline - time.monotonic(), 0)))
+        if time.monotonic() - said >= DRAIN_SAY:
+            say(f"draining: {n} client connection(s) left, {deadline - time.monotonic():.0f}s to go")
+            said = time.monotonic()
+        time.sleep(min(DRAIN_POLL, max(deadline - time.monotonic(), 0)))
 
 
 def refuse(rt: Runtime, message: str, stop: threading.Event) -> int:
@@ -177,7 +185,7 @@ def supervise(config_dir: Path) -> int:
     except (PodConfigError, ValuesError) as e:
         return refuse(rt, str(e), stop)
     link_programs(rt, auth)
-    relay = Relay(rt.log, sys.stdout)
+    relay = Relay(rt.log, sys.stdout, skip_existing=True)  # supervisord starts below
     relay.start()
     # Programs run `cachemgr`: the one beside this interpreter, not whatever else PATH finds first.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
