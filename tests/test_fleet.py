@@ -186,6 +186,27 @@ def test_sigterm_of_a_node_drains_it_out_of_the_selection_before_its_xrootd_stop
     fleet.restart_gone()
 
 
+@needs_root
+def test_a_frozen_node_is_logged_out_by_the_keep_alive_and_gets_no_new_reads(fleet: Fleet):
+    """A cache that hangs without closing its connection (a frozen machine, a cut network): no disconnect tells the
+    redirector, its cms.ping keep-alive does (the demo's 3 s), and then new reads go to the other caches."""
+    port = int(fleet.caches[0].rsplit(":", 1)[1])
+    node = psutil.Process(fleet.pids[0])
+    frozen = [node, *node.children(recursive=True)]
+    for proc in frozen:
+        proc.send_signal(signal.SIGSTOP)
+    try:
+        eventually(lambda: logged_out(fleet, port), 60, message="the redirector never logged the frozen cache out")
+        for i in range(4):
+            rel = f"/frozen/f{i}.bin"
+            read_new(fleet, rel, 2000 + i)
+            assert fleet.holders(rel) and 0 not in fleet.holders(rel), rel
+    finally:
+        os.kill(fleet.pids[0], signal.SIGKILL)  # PID 1 of its namespace: the whole node, stopped or not
+        eventually(lambda: not node_processes(fleet, 0), 10, message="the frozen node was not killed")
+    fleet.restart_gone()
+
+
 def test_sigterm_stops_the_whole_fleet_within_10s_leaving_nothing(fleet: Fleet):
     took = fleet.stop()
     assert fleet.proc.returncode == 0, fleet.log_tail()
