@@ -10,8 +10,7 @@ from support import cachemgr
 from support.cache import PausedRead, running
 from support.wait import eventually
 
-from cachemgr.integrity import openfiles
-from cachemgr.integrity.target import QUARANTINE
+from cachemgr.integrity import QUARANTINE, openfiles
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -11,8 +11,7 @@ import pytest
 from support import cachemgr
 from support.cache import Cache, PausedRead, running
 
-from cachemgr.integrity import openfiles
-from cachemgr.integrity.target import QUARANTINE
+from cachemgr.integrity import QUARANTINE, openfiles
 from cachemgr.stats.collectors.fsck import FsckCollector
 from cachemgr.stats.scan import CacheScan
 

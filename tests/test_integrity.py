@@ -10,7 +10,7 @@ import pytest
 from support.cache import PausedRead, running
 from support.wait import eventually
 
-from cachemgr.integrity import layout, openfiles, target
+from cachemgr.integrity import QUARANTINE, layout, openfiles, target
 from cachemgr.integrity.remove import Remover, prune
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
@@ -44,11 +44,11 @@ def test_multidisk_node_links_data_and_cinfo_into_its_disks_and_quarantine_stays
         out = Remover(t, quarantine=True).remove(big)
         assert out.skipped is None and out.files == 2 and out.bytes >= len(files["/a/big.bin"])
         assert not os.path.lexists(big.data) and not os.path.lexists(big.cinfo) and not space_data.exists()
-        moved = [p for p in (t.roots[0] / target.QUARANTINE).rglob("*") if p.is_symlink()]
+        moved = [p for p in (t.roots[0] / QUARANTINE).rglob("*") if p.is_symlink()]
         assert sorted(p.name for p in moved) == ["big.bin", "big.bin.cinfo"]
         for space_file in (space_data, space_cinfo):  # quarantined on its own disk
             disk = space_file.parents[2]
-            assert [p.stat().st_size for p in (disk / target.QUARANTINE).rglob(space_file.name)]
+            assert [p.stat().st_size for p in (disk / QUARANTINE).rglob(space_file.name)]
         assert cache.read("/a/big.bin") == files["/a/big.bin"]  # refetched
 
 
@@ -67,7 +67,7 @@ def test_a_file_being_read_is_open_and_is_not_removed():
         eventually(lambda: openfiles.inode(cf.data) not in openfiles.open_inodes(), 90, 0.2, "xrootd kept it open")
         out = Remover(t, quarantine=False).remove(cf)
         assert out.skipped is None and out.files == 2 and not cf.data.exists() and not cf.cinfo.exists()
-        assert not (cache.root / target.QUARANTINE).exists() or not any((cache.root / target.QUARANTINE).rglob("f.*"))
+        assert not (cache.root / QUARANTINE).exists() or not any((cache.root / QUARANTINE).rglob("f.*"))
         assert cache.read("/slow/f.bin") == content
 
 
@@ -87,11 +87,11 @@ def test_prune_drops_old_quarantine_runs_then_the_oldest_over_the_cap(tmp_path: 
     now = 1_800_000_000
     for name, age, size in (("20270101T000000Z-1", 30 * 86400, 1 << 20), ("20270102T000000Z-1", 3600, 2 << 20),
                             ("20270103T000000Z-1", 60, 3 << 20)):  # fmt: skip
-        batch = tmp_path / target.QUARANTINE / name
+        batch = tmp_path / QUARANTINE / name
         (batch / "a").mkdir(parents=True)
         (batch / "a" / "f.bin").write_bytes(os.urandom(size))
         os.utime(batch, (now - age, now - age))
-    runs = lambda: sorted(p.name for p in (tmp_path / target.QUARANTINE).iterdir())  # noqa: E731
+    runs = lambda: sorted(p.name for p in (tmp_path / QUARANTINE).iterdir())  # noqa: E731
     assert prune(t, max_bytes=100 << 20, max_age=7 * 86400, now=now) == (1, 1 << 20)  # too old
     assert runs() == ["20270102T000000Z-1", "20270103T000000Z-1"]
     assert prune(t, max_bytes=4 << 20, max_age=7 * 86400, now=now) == (1, 2 << 20)  # over the cap: the oldest

@@ -18,3 +18,5 @@ commands.py  the fsck and evict commands (output lines, exit codes, fsck's state
 origin.py    asking an instance's origin with its own login: `Origin.probe()`, `Origin.stat(path) -> Stat | None`.
 verify.py    the verify-origin command: cached files compared with the origin, mismatches evicted with remove.py.
 """
+
+QUARANTINE = ".cachemgr-quarantine"  # per disk: fsck --repair moves bad files here (a rename stays on the disk)

@@ -20,7 +20,7 @@ from cachemgr.integrity.layout import TEMP_SUFFIXES, CachedFile, normalize
 from cachemgr.integrity.remove import Outcome, Remover
 from cachemgr.integrity.target import Target
 from cachemgr.stats import cinfo
-from cachemgr.stats.scan import SUFFIX, Pool, Unit, default_workers, split
+from cachemgr.stats.scan import SUFFIX, Pool, Unit, default_workers, read_at, split
 
 # Every kind of finding, in report order: what it means.
 KINDS = {
@@ -120,17 +120,13 @@ def _pair(base: str, names: set[str], dir_fd: int, path: str, root: int, checks:
     name = base + SUFFIX
     try:
         st = os.stat(name, dir_fd=dir_fd)
-        fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+        data = read_at(name, dir_fd, st.st_size)
     except FileNotFoundError:
         out.append(Finding("cinfo_bad", root, path, "its .cinfo is a dangling link" if base in names else "gone"))
         return
     except OSError as e:
         out.append(Finding("cinfo_bad", root, path, f".cinfo: {e.strerror}"))
         return
-    try:
-        data = os.read(fd, st.st_size + 4096)
-    finally:
-        os.close(fd)
     foreign = checks.uid is not None and st.st_uid != checks.uid
     try:
         file_size, needed = cinfo.present_end(data)

@@ -24,9 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cachemgr.integrity import QUARANTINE
 from cachemgr.integrity.layout import CachedFile
 from cachemgr.integrity.openfiles import inode, open_inodes
-from cachemgr.integrity.target import QUARANTINE, Target
+from cachemgr.integrity.target import Target
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class Remover:
     def remove_stray(self, path: Path) -> Outcome:
         """One file of a disk outside the namespace (a stale temporary, an orphan on a data disk)."""
         files, size = usage(path)
-        cf = CachedFile(disk_of(self.target, path), "/" + str(path.relative_to(disk_of(self.target, path))))
+        disk = disk_of(self.target, path)
+        cf = CachedFile(disk, "/" + str(path.relative_to(disk)))
         if self.dry_run:
             return Outcome(cf, files, size)
         ids = {i for i in [inode(path)] if i is not None}

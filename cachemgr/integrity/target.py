@@ -13,11 +13,10 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from cachemgr.integrity import QUARANTINE
 from cachemgr.params import BY_NAME
 from cachemgr.runtime.settings import CONFIGMAP_MOUNT, PodConfigError, RunDir, load
 from cachemgr.tasks.base import default, duration, size
-
-QUARANTINE = ".cachemgr-quarantine"  # per disk: fsck --repair moves bad files here (a rename stays on the disk)
 
 
 class TargetError(Exception):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cachemgr.integrity.target import QUARANTINE
+from cachemgr.integrity import QUARANTINE
 from cachemgr.stats import cinfo
 
 SUFFIX = ".cinfo"
@@ -134,7 +134,8 @@ def _disk(name: str, dir_fd: int) -> int:
         return 0
 
 
-def _read(name: str, dir_fd: int, size: int) -> bytes:
+def read_at(name: str, dir_fd: int, size: int) -> bytes:
+    """A cinfo file in dir_fd, whole even when it grew since its stat said size."""
     fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
     try:
         chunks = [os.read(fd, size + 4096)]
@@ -214,7 +215,7 @@ def scan_unit(unit: Unit, depth: int, state: State | None) -> UnitResult:
                             used += _disk(name, dir_fd)
                     else:
                         disk_bytes = _disk(name, dir_fd)
-                        record = _record(st, _read(name, dir_fd, st.st_size), disk_bytes)
+                        record = _record(st, read_at(name, dir_fd, st.st_size), disk_bytes)
                         new_recs += record
                         new_names.append(rel + name)
                         if not record[FLAGS_AT] & COMPLETE:
