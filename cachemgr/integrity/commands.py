@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
 from cachemgr import files
 from cachemgr.integrity import fsck as checks
@@ -19,20 +20,20 @@ def _usage(command: str, e: Exception) -> int:
     return 2
 
 
-def run_fsck(target: Target, args: argparse.Namespace) -> checks.Report:
-    """Check (and with args.repair repair) target; print a line per finding and outcome, write the state file."""
+def run_fsck(target: Target, args: argparse.Namespace, say: Callable[[str], object] = print) -> checks.Report:
+    """Check (and with args.repair repair) target; say a line per finding and outcome, write the state file."""
     report = checks.check(target, args.prefix, args.temp_age)
     for f in report.findings:
-        print(checks.line(target, f))
+        say(checks.line(target, f))
     if args.repair and report.findings:
         prune(target, args.quarantine_max, args.quarantine_age)
         checks.repair(target, report)
         for out in report.outcomes:
-            print(_outcome("quarantined", out))
+            say(_outcome("quarantined", out))
     counts = report.counts()
     kinds = ", ".join(f"{k} {counts[k]}" for k in checks.KINDS if counts[k])
     skipped = sum(1 for o in report.outcomes if o.skipped)
-    print(
+    say(
         f"fsck: {report.files} cached files under {args.prefix} in {len(target.roots)} root(s), "
         f"{len(report.findings)} finding(s){f' ({kinds})' if kinds else ''}, {report.errors} unreadable, "
         + (f"{len(report.outcomes) - skipped} repaired, {skipped} skipped (open), " if args.repair else "")

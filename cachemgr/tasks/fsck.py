@@ -7,8 +7,6 @@ task (they have their own alert): it fails only when fsck cannot run.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 from pathlib import Path
 
 from cachemgr.tasks.base import Option, TaskError, TaskSpec, duration, size
@@ -25,13 +23,12 @@ def run(args: argparse.Namespace) -> str:
     except TargetError as e:
         raise TaskError(str(e)) from None
     args.prefix, args.state = "/", None  # the whole cache; paths.run/fsck.json
-    out = io.StringIO()
+    lines: list[str] = []
     try:
-        with contextlib.redirect_stdout(out):
-            run_fsck(target, args)
+        run_fsck(target, args, lines.append)
     except OpenFilesUnknown as e:
         raise TaskError(str(e)) from None
-    return out.getvalue().rstrip("\n")
+    return "\n".join(lines)
 
 
 SPEC = TaskSpec(
