@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 from cachemgr import sandbox
 from cachemgr.demo import origin_files
 from cachemgr.render.engine import render_fleet
@@ -117,9 +119,8 @@ def _child(pid: int, timeout: float = 10) -> int:
     """The one child of pid (unshare --fork's), once it has forked it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for task in Path(f"/proc/{pid}/task").glob("*/children"):
-            if children := task.read_text().split():
-                return int(children[0])
+        if children := psutil.Process(pid).children():
+            return children[0].pid
         time.sleep(0.02)
     raise process.StartError(f"unshare (pid {pid}) started no supervise within {timeout:.0f}s")
 

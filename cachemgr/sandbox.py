@@ -49,7 +49,7 @@ class Sandbox:
 
     def start_daemons(self, isolate: bool, timeout: float = 20) -> None:
         """Start every rendered daemon directly (no supervisord), as `cachemgr check` does."""
-        self.make_credentials()
+        self.run_tasks()  # what supervise would run first: the xrd cert, proxy and grid-mapfile
         for inst in self.instances:
             for program in daemons(self.values):
                 self.daemons.append(
@@ -75,10 +75,6 @@ class Sandbox:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-    def make_credentials(self) -> None:
-        """What the pod's start makes of the mounted CA dir and host cert, when no supervise does it."""
-        self.run_tasks()
 
     def run_tasks(self, *names: str) -> None:
         """Run the rendered crontab's at-start tasks (or only these), in start-up order, as `cachemgr supervise`

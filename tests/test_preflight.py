@@ -22,7 +22,7 @@ def box():
         Path(tempfile.mkdtemp(prefix="cachemgr-test-preflight-")),
         extra={"namespaces.protected": ISSUER},
     )
-    made.make_credentials()
+    made.run_tasks()
     yield made
     sandbox.remove(made)
 
