@@ -78,13 +78,22 @@ class Daemon:
                 self.proc.wait(5)
 
 
+def log_after(log: Path, since: int = 0) -> str:
+    """What log holds after byte since ("" while it does not exist): read from there, not the whole log."""
+    try:
+        with log.open("rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def wait_ready(log: Path, name: str, alive: subprocess.Popen | None, timeout: float, since: int = 0) -> None:
     """Block until log shows `name`'s final initialization line (after byte `since`: a restart's, not an earlier
     run's); raise StartError on failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = log.read_bytes()[since:].decode(errors="replace") if log.exists() else ""
-        for m in _FINAL.finditer(text):
+        for m in _FINAL.finditer(log_after(log, since)):
             if m["name"] == name:
                 if m["how"] == "completed":
                     return

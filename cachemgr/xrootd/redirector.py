@@ -41,7 +41,7 @@ class Redirector:
         """Block until the cmsd of the cache serving port has logged in (after byte `since` of the log)."""
         login = re.compile(rf"^\d{{6}} [\d:]+ \d+ Protocol: .*@\S+:{port} logged in\.$", re.M)
         deadline = time.monotonic() + timeout
-        while not login.search(self.log("cmsd").read_bytes()[since:].decode(errors="replace")):
+        while not login.search(process.log_after(self.log("cmsd"), since)):
             if alive.poll() is not None or time.monotonic() > deadline:
                 raise process.StartError(f"the cache on port {port} did not log in to the redirector", self.log("cmsd"))
             time.sleep(0.05)
