@@ -123,6 +123,7 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
     root.chmod(0o755)  # xrootd runs as its own user
     origins: list[origin.Origin] = []
     cache: HostCache | PodCache | None = None
+    code = 1
     try:
         public_port, protected_port = process.free_port(), process.free_port()
         extra = {
@@ -167,14 +168,18 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)
         _wait_for_signal()
-        return 0
+        code = 0
     except (process.StartError, engine.EngineError) as e:
         cause = f": {e.cause()}" if isinstance(e, process.StartError) else ""
         print(f"cachemgr demo: {e}{cause}", file=sys.stderr)
-        return 1
     finally:
-        if cache is not None:
-            cache.stop()
+        try:
+            if cache is not None:
+                cache.stop()
+        except engine.EngineError as e:  # a pod left behind: said, and the exit says it too
+            print(f"cachemgr demo: {e}", file=sys.stderr)
+            code = 1
         for up in origins:
             up.daemon.stop(timeout=1)
         shutil.rmtree(root, ignore_errors=True)
+    return code

@@ -25,6 +25,8 @@ from cachemgr.render.engine import render_node
 from cachemgr.render.write import write_outputs
 from cachemgr.values.resolve import NodeValues, load_nodes
 
+REMOVE_WITHIN = 30.0  # seconds for a stopped pod to be gone
+
 
 @dataclass
 class PodNode:
@@ -134,7 +136,15 @@ class PodNode:
         if self.running():
             grace = self.deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
             engine.podman("pod", "stop", "--time", str(grace), self.pod, timeout=grace + 60, check=False)
-        engine.podman("kube", "down", str(self.root / "pod" / "deployment.yaml"), check=False)
+        down = engine.podman("kube", "down", str(self.root / "pod" / "deployment.yaml"), check=False)
+        # podman 4.3.1 with cgroupfs can fail the pod's removal with EBUSY while conmon's cleanup still sits in
+        # the pod's cgroup (containers/podman#14057): the pod stays, its container gone. Remove it again, bounded.
+        deadline = time.monotonic() + REMOVE_WITHIN
+        while self.running():
+            if time.monotonic() > deadline:
+                raise engine.EngineError(f"pod {self.pod} not removed in {REMOVE_WITHIN:.0f} s: {down.stderr.strip()}")
+            time.sleep(1)
+            down = engine.podman("pod", "rm", "--force", self.pod, check=False)
 
 
 def create(
