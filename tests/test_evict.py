@@ -11,6 +11,7 @@ from support.cache import PausedRead, running
 from support.wait import eventually
 
 from cachemgr.integrity import QUARANTINE, openfiles
+from cachemgr.integrity.remove import CHUNK
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -49,17 +50,21 @@ def test_evict_a_prefix_frees_its_files_only_and_the_next_read_refetches():
 
 def test_evict_while_a_read_of_the_same_file_runs_skips_it_and_the_read_completes():
     data = os.urandom(32 * 1024 * 1024)
-    with running({"/busy/f.bin": data}) as c:
-        assert c.read("/busy/f.bin") == data
-        cached = c.root / "busy" / "f.bin"
+    with running({"/busy/f.bin": data, "/busy/idle.bin": b"idle\n"}) as c:
+        assert c.read("/busy/f.bin") == data and c.read("/busy/idle.bin") == b"idle\n"
+        cached, idle = c.root / "busy" / "f.bin", c.root / "busy" / "idle.bin"
+        idle_bytes = sum(os.stat(p).st_blocks * 512 for p in (idle, f"{idle}.cinfo"))
         reader = PausedRead(c, "/busy/f.bin")  # mid-transfer: xrootd has the file open
         result = cachemgr("evict", "--root", str(c.root), "/busy")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert result.stdout.splitlines() == [
+        assert sorted(result.stdout.splitlines()[:-1]) == [  # one chunk: the open file skipped, its sibling freed
+            f"evicted {c.root}:/busy/idle.bin (2 files, {idle_bytes} B)",
             f"skipped {c.root}:/busy/f.bin: open by xrootd",
-            "evict: freed 0 files, 0 B (0 cached files under /busy); 1 skipped (open)",
         ]
-        assert cached.exists() and Path(f"{cached}.cinfo").exists()
+        assert result.stdout.splitlines()[-1] == (
+            f"evict: freed 2 files, {idle_bytes} B (1 cached files under /busy); 1 skipped (open)"
+        )
+        assert cached.exists() and Path(f"{cached}.cinfo").exists() and not os.path.lexists(idle)
         assert reader.finish() == data
         eventually(lambda: openfiles.inode(cached) not in openfiles.open_inodes(), 90, 0.2, "xrootd kept it open")
         again = cachemgr("evict", "--root", str(c.root), "/busy")
@@ -85,3 +90,20 @@ def test_evict_refuses_a_relative_path_and_a_missing_root(tmp_path: Path):
     for args in (["--root", str(tmp_path), "rel/path"], ["--root", str(tmp_path / "no"), "/x"]):
         result = cachemgr("evict", *args)
         assert result.returncode == 2 and result.stderr.startswith("cachemgr evict: ")
+
+
+def test_evict_of_more_files_than_a_chunk_reports_each_once(tmp_path: Path):
+    """Removal goes a chunk of files at a time (three reads of /proc a chunk): every file of every chunk, the last
+    one partial, is removed and reported once."""
+    root = tmp_path / "cache"
+    names = [f"/many/{i // 100:02d}/f{i:04d}.bin" for i in range(2 * CHUNK + 7)]
+    for name in names:
+        data = root / name.lstrip("/")
+        data.parent.mkdir(parents=True, exist_ok=True)
+        data.write_bytes(b"x" * 5000)
+        Path(f"{data}.cinfo").write_bytes(b"c" * 100)
+    result = cachemgr("evict", "--root", str(root), "/many")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert sorted(line.split()[1].split(":", 1)[1] for line in lines[:-1]) == names
+    assert lines[-1].startswith(f"evict: freed {2 * len(names)} files, ") and not any(root.rglob("*.bin*"))

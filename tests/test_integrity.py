@@ -41,7 +41,7 @@ def test_multidisk_node_links_data_and_cinfo_into_its_disks_and_quarantine_stays
 
         big = next(f for f in found if f.path == "/a/big.bin")
         space_data, space_cinfo = Path(os.readlink(big.data)), Path(os.readlink(big.cinfo))
-        out = Remover(t, quarantine=True).remove(big)
+        (out,) = Remover(t, quarantine=True).remove([big])
         assert out.skipped is None and out.files == 2 and out.bytes >= len(files["/a/big.bin"])
         assert not os.path.lexists(big.data) and not os.path.lexists(big.cinfo) and not space_data.exists()
         moved = [p for p in (t.roots[0] / QUARANTINE).rglob("*") if p.is_symlink()]
@@ -60,12 +60,12 @@ def test_a_file_being_read_is_open_and_is_not_removed():
         (cf,) = layout.cached_files(t, "/slow/f.bin")
         reader = PausedRead(cache, "/slow/f.bin")
         assert {openfiles.inode(cf.data), openfiles.inode(cf.cinfo)} <= openfiles.open_inodes()
-        out = Remover(t, quarantine=False).remove(cf)
+        (out,) = Remover(t, quarantine=False).remove([cf])
         assert out.skipped == "open by xrootd" and cf.data.exists() and cf.cinfo.exists()
         assert reader.finish() == content
         # XrdPosix's delayed destroy closes a file busy at the client's close within 30 s rounds
         eventually(lambda: openfiles.inode(cf.data) not in openfiles.open_inodes(), 90, 0.2, "xrootd kept it open")
-        out = Remover(t, quarantine=False).remove(cf)
+        (out,) = Remover(t, quarantine=False).remove([cf])
         assert out.skipped is None and out.files == 2 and not cf.data.exists() and not cf.cinfo.exists()
         assert not (cache.root / QUARANTINE).exists() or not any((cache.root / QUARANTINE).rglob("f.*"))
         assert cache.read("/slow/f.bin") == content

@@ -51,6 +51,7 @@ def test_lines_from_before_the_relay_started_are_not_repeated(tmp_path: Path):
     """A node started again in the same log dir (demo --fleet's SIGUSR1) relays only what its new run writes."""
     log = tmp_path / "cmsd-noauth.log"
     log.write_text("from the last run\n")
+
     def more():
         return lambda: log.open("a").write("from this run\n")
 

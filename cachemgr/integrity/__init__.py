@@ -10,8 +10,9 @@ layout.py    the 5.5.3 on-disk layout: `cached_files(target, prefix="/") -> Iter
              (ValueError when not absolute), `matches(path, prefix)`, TEMP_SUFFIXES.
 openfiles.py which files xrootd has open: `open_inodes() -> set[(dev, ino)]` from /proc/<pid>/fd of every
              xrootd (raises OpenFilesUnknown when it cannot tell), `inode(path)`.
-remove.py    `Remover(target, quarantine, dry_run=False).remove(cached_file) -> Outcome` (files, bytes,
-             skipped: the reason when the file is open), race-safe against xrootd opening it meanwhile;
+remove.py    `Remover(target, quarantine, dry_run=False).remove(cached_files) -> Iterator[Outcome]` (files,
+             bytes, skipped: the reason when the file is open), race-safe against xrootd opening it meanwhile,
+             a chunk of files at a time; `.remove_strays(paths)` for files outside the namespace;
              quarantine=False deletes (evict). `prune(target, max_bytes, max_age)` keeps the quarantine bounded.
 fsck.py      `check(target, prefix) -> Report` (findings by KINDS), `repair(target, report)`.
 commands.py  the fsck and evict commands (output lines, exit codes, fsck's state file paths.run/fsck.json).

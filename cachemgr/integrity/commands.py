@@ -78,9 +78,9 @@ def evict(args: argparse.Namespace) -> int:
     remover = Remover(target, quarantine=False, dry_run=args.dry_run)
     done: list[Outcome] = []
     try:
-        for cf in cached_files(target, prefix):
-            done.append(remover.remove(cf))
-            print(_outcome("would evict" if args.dry_run else "evicted", done[-1]))
+        for outcome in remover.remove(cached_files(target, prefix)):
+            done.append(outcome)
+            print(_outcome("would evict" if args.dry_run else "evicted", outcome))
     except OpenFilesUnknown as e:
         return _usage("evict", e)
     freed = [o for o in done if not o.skipped]

@@ -234,15 +234,11 @@ def check(target: Target, prefix: str = "/", temp_age: float = 3600, workers: in
 def repair(target: Target, report: Report) -> None:
     """Move every file with a finding into quarantine (a pair once), skipping those xrootd has open."""
     remover = Remover(target, quarantine=True)
-    done: set[tuple[int, str]] = set()
-    for f in report.findings:
-        if (f.root, f.path) in done:
-            continue
-        done.add((f.root, f.path))
-        if f.kind in STRAY:
-            report.outcomes.append(remover.remove_stray(Path(f.path)))
-        else:
-            report.outcomes.append(remover.remove(CachedFile(target.roots[f.root], f.path)))
+    bad = {(f.root, f.path): f.kind in STRAY for f in report.findings}  # a pair once, however many findings
+    report.outcomes += remover.remove_strays(Path(path) for (_, path), stray in bad.items() if stray)
+    report.outcomes += remover.remove(
+        CachedFile(target.roots[r], path) for (r, path), stray in bad.items() if not stray
+    )
 
 
 def line(target: Target, f: Finding) -> str:

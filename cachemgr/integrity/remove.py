@@ -7,8 +7,10 @@ client opening the file in between, so the namespace names are renamed away firs
 - the .cinfo goes first. XrdPfc opens the data file, then the cinfo (File::Open): a client opening in between
   finds no cinfo, starts a fresh one with no block present and refetches into the data file, never trusting blocks
   it does not have. The data file goes next.
-- after each rename the open inodes are read again: a file opened meanwhile is put back under its name (a hard
-  link, so a name xrootd made meanwhile is never overwritten) and reported as skipped.
+- the open inodes are read again after each step of renames (every cinfo of a chunk of up to CHUNK files, then
+  every data file): a file opened meanwhile is put back under its name (a hard link, so a name xrootd made
+  meanwhile is never overwritten) and reported as skipped. Per chunk, not per file: a sweep of /proc costs
+  milliseconds, a rename microseconds.
 - only then, with no name left to open them by, are the link targets of a multi-disk node moved (or deleted).
 
 Quarantine: `<disk>/.cachemgr-quarantine/<UTC time>/<path on that disk>`, a rename on the file's own disk; prune()
@@ -21,12 +23,14 @@ import contextlib
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from cachemgr.integrity import QUARANTINE
 from cachemgr.integrity.layout import CachedFile
-from cachemgr.integrity.openfiles import inode, open_inodes
+from cachemgr.integrity.openfiles import Inode, inode, open_inodes
 from cachemgr.integrity.target import Target
 
 
@@ -47,6 +51,28 @@ def usage(path: Path) -> tuple[int, int]:
     return 1, st.st_blocks * 512
 
 
+CHUNK = 256  # files renamed between two reads of the open files: three /proc sweeps a chunk, not a file
+
+
+@dataclass
+class _Item:
+    """A cached file (or a stray) on its way out: its names in the order they are renamed away."""
+
+    file: CachedFile
+    names: list[Path]
+    files: int  # counted before any move: what is freed, or what stays
+    bytes: int
+    ids: set[Inode]
+    parked: list[tuple[Path, Path]] = field(default_factory=list)  # (name, where it is parked now)
+    skipped: str | None = None
+
+
+def _item(cf: CachedFile, names: list[Path]) -> _Item:
+    counts = [usage(p) for p in names]
+    ids = {i for i in map(inode, names) if i is not None}
+    return _Item(cf, names, sum(c[0] for c in counts), sum(c[1] for c in counts), ids)
+
+
 class Remover:
     """Removes cached files of target: into quarantine (quarantine=True) or deleted; dry_run only counts."""
 
@@ -56,48 +82,55 @@ class Remover:
         self.dry_run = dry_run
         self.batch = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
-    def remove(self, cf: CachedFile) -> Outcome:
-        names = [p for p in (cf.cinfo, cf.data) if os.path.lexists(p)]  # the cinfo first: see the docstring
-        counts = [usage(p) for p in names]
-        files, size = sum(c[0] for c in counts), sum(c[1] for c in counts)
-        if self.dry_run:
-            return Outcome(cf, files, size)
-        ids = {i for i in map(inode, names) if i is not None}
-        if ids & open_inodes():
-            return Outcome(cf, files, size, "open by xrootd")
-        parked: list[tuple[Path, Path]] = []
-        for name in names:
-            parked.append((name, self._park(name)))
-            if ids & open_inodes():
-                kept = [orig for orig, moved in reversed(parked) if _restore(moved, orig)]
-                what = "put back" if len(kept) == len(parked) else "left a name xrootd remade meanwhile"
-                return Outcome(cf, files, size, f"opened by xrootd while being moved ({what})")
-        for _, moved in parked:
-            if moved.is_symlink():  # multi-disk: its target, on a data or meta disk, is unreachable now
-                space_file = Path(os.readlink(moved))
-                if os.path.lexists(space_file):
-                    self._dispose(space_file)
-            if not self.quarantine:
-                self._delete(moved)
-        return Outcome(cf, files, size)
+    def remove(self, files: Iterable[CachedFile]) -> Iterator[Outcome]:
+        """Each cached file (.cinfo and data), an Outcome each, in order; lazily, a chunk at a time."""
+        return self._remove(_item(cf, [p for p in (cf.cinfo, cf.data) if os.path.lexists(p)]) for cf in files)
 
-    def remove_stray(self, path: Path) -> Outcome:
-        """One file of a disk outside the namespace (a stale temporary, an orphan on a data disk)."""
-        files, size = usage(path)
+    def remove_strays(self, paths: Iterable[Path]) -> Iterator[Outcome]:
+        """Files of a disk outside the namespace (stale temporaries, orphans on a data disk), an Outcome each."""
+        return self._remove(self._stray(path) for path in paths)
+
+    def _stray(self, path: Path) -> _Item:
         disk = disk_of(self.target, path)
-        cf = CachedFile(disk, "/" + str(path.relative_to(disk)))
-        if self.dry_run:
-            return Outcome(cf, files, size)
-        ids = {i for i in [inode(path)] if i is not None}
-        if ids & open_inodes():
-            return Outcome(cf, files, size, "open by xrootd")
-        moved = self._park(path)
-        if ids & open_inodes():
-            _restore(moved, path)
-            return Outcome(cf, files, size, "opened by xrootd while being moved (put back)")
-        if not self.quarantine:
-            self._delete(moved)
-        return Outcome(cf, files, size)
+        return _item(CachedFile(disk, "/" + str(path.relative_to(disk))), [path])
+
+    def _remove(self, items: Iterable[_Item]) -> Iterator[Outcome]:
+        it = iter(items)
+        while chunk := list(islice(it, CHUNK)):
+            if not self.dry_run:
+                self._chunk(chunk)
+            yield from (Outcome(i.file, i.files, i.bytes, i.skipped) for i in chunk)
+
+    def _chunk(self, items: list[_Item]) -> None:
+        """Step k renames away the k-th name of every item (all the cinfos first), then reads the open files
+        again: an item opened meanwhile is put back (see the docstring). Sets item.skipped for those left."""
+        opened = open_inodes()
+        for item in items:
+            if item.ids & opened:
+                item.skipped = "open by xrootd"
+        for k in range(max(len(item.names) for item in items)):
+            for item in items:
+                if k < len(item.names) and not item.skipped:
+                    try:
+                        item.parked.append((item.names[k], self._park(item.names[k])))
+                    except OSError as e:  # gone meanwhile (xrootd's purge), or a disk error: left as it was
+                        _put_back(item)
+                        item.skipped = f"not moved: {e.strerror}"
+            opened = open_inodes()
+            for item in items:
+                if not item.skipped and item.ids & opened:
+                    what = "put back" if _put_back(item) else "left a name xrootd remade meanwhile"
+                    item.skipped = f"opened by xrootd while being moved ({what})"
+        for item in items:
+            if item.skipped:
+                continue
+            for _, moved in item.parked:
+                if moved.is_symlink():  # multi-disk: its target, on a data or meta disk, is unreachable now
+                    space_file = Path(os.readlink(moved))
+                    if os.path.lexists(space_file):
+                        self._dispose(space_file)
+                if not self.quarantine:
+                    self._delete(moved)
 
     def _park(self, path: Path) -> Path:
         """Rename path into its disk's quarantine (this run's batch); the caller deletes it when not quarantining."""
@@ -125,6 +158,13 @@ class Remover:
             d = d.parent
         with contextlib.suppress(OSError):
             d.rmdir()  # the quarantine itself, when nothing else is in it
+
+
+def _put_back(item: _Item) -> bool:
+    """Put an item's parked names back (last parked first); False when something took a name's place meanwhile."""
+    kept = [_restore(moved, orig) for orig, moved in reversed(item.parked)]
+    item.parked.clear()
+    return all(kept)
 
 
 def _restore(moved: Path, orig: Path) -> bool:

@@ -113,7 +113,7 @@ def verify_origin(args: argparse.Namespace) -> int:
     if args.evict and stale:
         remover = Remover(target, quarantine=False)
         try:
-            outcomes = [remover.remove(r.file) for r in stale]
+            outcomes = list(remover.remove(r.file for r in stale))
         except OpenFilesUnknown as e:
             print(f"cachemgr verify-origin: not evicting: {e}", file=sys.stderr)
             return 2
