@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -111,6 +112,20 @@ class Node:
             self.launcher.wait()
 
 
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_if_asked(signals: int) -> None:
+    """Between start-up steps (a step is never broken off halfway: what it started is known and stopped): raise
+    _Stopped when SIGINT or SIGTERM has arrived. Each step takes seconds, so the stop still comes within 10 s."""
+    while select.select([signals], [], [], 0)[0]:
+        if (signum := os.read(signals, 1)[0]) != signal.SIGUSR1:
+            raise _Stopped(signum)
+
+
 def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
@@ -148,11 +163,13 @@ def run(values_dir: Path, size: int) -> int:
         user = sandbox.run_user(v["xrootd.user"])
         up = origin.start(root / "origin", user)
         daemons.append(up.daemon)
+        _stop_if_asked(signals)
         origin_files(up.data, "/protected")
         rdr = redirector.start(root / "redirector", user, v)
         daemons.extend(rdr.daemons)
         relay = Relay(rdr.root / "log", sys.stderr)
         relay.start()
+        _stop_if_asked(signals)
         # node.hostname: where the rendered scrape job finds each node's exporter (exporter.address).
         extra = {**EXTRA, "redirector": rdr.manager, "node.hostname": "127.0.0.1"}
         for i in range(size):
@@ -160,6 +177,7 @@ def run(values_dir: Path, size: int) -> int:
             nodes.append(Node(f"cache-{i + 1}", box, rdr))
         for node in nodes:
             node.start(sys.stderr)
+            _stop_if_asked(signals)
         # The scrape job `cachemgr render` writes to k8s/fleet/, for these nodes under their own names.
         scrape = root / "prometheus-scrape.yml"
         fleet = [dataclasses.replace(n.values, name=n.name) for n in nodes]
@@ -186,6 +204,9 @@ def run(values_dir: Path, size: int) -> int:
     except process.StartError as e:
         print(f"cachemgr demo --fleet: {e}: {e.cause()}", file=sys.stderr)
         return 1
+    except _Stopped as e:
+        print(f"cachemgr demo --fleet: {signal.Signals(e.signum).name} while starting: stopping", file=sys.stderr)
+        return 128 + e.signum
     finally:
         threads = [threading.Thread(target=n.stop) for n in nodes]  # in parallel: each may drain
         for t in threads:

@@ -11,6 +11,8 @@ import os
 import re
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,13 +20,49 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import processes_naming
+from support import REPO, processes_naming
 from support.fleet import CLIENT_ENV, Fleet, start
 from support.wait import eventually
 
 from cachemgr.stats import cinfo
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
+
+
+def test_sigterm_while_the_fleet_starts_stops_what_it_started_within_10s():
+    """Before the fleet is up (first in the file: no other fleet runs), between two of its start-up steps."""
+    tmp = Path(tempfile.gettempdir())
+    before = set(tmp.glob("cachemgr-fleet-*"))
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cachemgr", "demo", "--fleet", "3"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
+        try:
+            output = lambda: log.seek(0) or log.read().decode(errors="replace")  # noqa: E731
+            eventually(lambda: "[cache-1] " in output(), 60, 0.05, output)  # the origin and redirector are up
+            started = psutil.Process(proc.pid).children(recursive=True)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+            took = time.monotonic() - t0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.returncode == 128 + signal.SIGTERM and took < 10, (took, output()[-3000:])
+        assert "cachemgr demo --fleet: SIGTERM while starting: stopping" in output()
+        assert proc.stdout is not None and proc.stdout.read() == b""  # no keys: the fleet never was up
+        assert [p.pid for p in started if _alive(p)] == [] and set(tmp.glob("cachemgr-fleet-*")) == before
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest.fixture(scope="module")
