@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,10 @@ from support import cachemgr
 from support.cache import Cache, PausedRead, running
 
 from cachemgr.integrity import QUARANTINE, openfiles
+from cachemgr.integrity.fsck import Checks, Finding, confirm
+from cachemgr.integrity.fsck import check as fsck_check
+from cachemgr.integrity.target import Target
+from cachemgr.runtime.selftest import plant
 from cachemgr.stats.collectors.fsck import FsckCollector
 from cachemgr.stats.scan import CacheScan
 
@@ -96,6 +101,28 @@ def test_stale_temporaries_are_found_and_fresh_ones_are_not(cache: Cache):
     result = fsck(cache, "--prefix", "/faults")
     assert f"stale_temp: {old}: 2.0 h old" in result.stdout.splitlines()
     assert str(new) not in result.stdout
+
+
+def test_what_no_longer_holds_at_the_second_look_is_not_reported(tmp_path: Path):
+    """What the walk saw of a file xrootd was creating, linking or purging as it passed is looked at again."""
+    user = pwd.getpwuid(os.getuid()).pw_name
+    healthy, _ = plant(tmp_path, 1 << 20, user)
+    broken, _ = plant(tmp_path, 1 << 20, user)
+    os.truncate(tmp_path / f"{broken.lstrip('/')}.cinfo", 20)
+    target = Target(roots=(tmp_path,), disks=(), user=None, origins={}, run=None)
+    (real,) = fsck_check(target).findings  # the walk and the second look agree on it
+    assert (real.kind, real.path) == ("cinfo_bad", broken)
+    temp, orphan = tmp_path / "t.anew", tmp_path / "data" / "00" / "orphan%"
+    orphan.parent.mkdir(parents=True)
+    temp.write_bytes(b"")
+    orphan.write_bytes(b"")
+    seen = [Finding(kind, 0, healthy, "as the walk saw it") for kind in ("no_cinfo", "size_mismatch", "cinfo_bad")]
+    seen += [Finding("stale_temp", -1, str(temp), "2.0 h old"), Finding("stale_temp", -1, f"{temp}.gone", "")]
+    seen += [Finding("orphan", -1, str(orphan), "no namespace link points to it")]
+    walk_began_after_it = Checks(None, 3600, time.time() + 60, False, target.reserved)
+    assert confirm(target, [real, *seen], walk_began_after_it) == [real, seen[3], seen[5]]
+    made_during_the_walk = Checks(None, 3600, time.time() - 60, False, target.reserved)  # xrootd links it next
+    assert confirm(target, [real, *seen], made_during_the_walk) == [real, seen[3]]
 
 
 def test_bad_usage_exits_2(tmp_path: Path):

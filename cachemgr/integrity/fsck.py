@@ -35,6 +35,9 @@ KINDS = {
 }
 # Kinds found on a disk rather than at a namespace path: the path is the file's own.
 STRAY = ("stale_temp", "orphan")
+# Seconds between the walk and the second look at what it found: a file xrootd was creating, linking or purging
+# as the walk passed settles within it (its pair is made, or both names are gone).
+SECOND_LOOK = 2.0
 
 
 class Finding(NamedTuple):
@@ -195,7 +198,7 @@ class Report:
 
 
 def check(target: Target, prefix: str = "/", temp_age: float = 3600, workers: int | None = None) -> Report:
-    """Every finding under prefix (normalized), in report order."""
+    """Every finding under prefix (normalized) that holds at a second look (confirm), in report order."""
     start = time.monotonic()
     prefix = normalize(prefix)
     checks = Checks(target.uid, temp_age, time.time(), bool(target.disks) and prefix == "/", target.reserved)
@@ -225,10 +228,36 @@ def check(target: Target, prefix: str = "/", temp_age: float = 3600, workers: in
         orphans, errors = _orphans(target, linked, checks)
         report.findings += orphans
         report.errors += errors
+    if report.findings:
+        time.sleep(SECOND_LOOK)
+        report.findings = confirm(target, report.findings, checks)
     order = list(KINDS)
     report.findings.sort(key=lambda f: (order.index(f.kind), f.root, f.path))
     report.duration = time.monotonic() - start
     return report
+
+
+def confirm(target: Target, findings: list[Finding], checks: Checks) -> list[Finding]:
+    """The findings that hold when looked at again, each file alone, as found now: a namespace path is checked
+    again; a stray must still be there, and an orphan must not have changed since the walk began (one xrootd is
+    writing has its namespace link made by now, and is not an orphan)."""
+    again: dict[tuple[int, str], list[Finding]] = {}
+    kept = []
+    for f in findings:
+        if f.kind in STRAY:
+            try:
+                st = os.lstat(f.path)
+            except FileNotFoundError:
+                continue
+            if f.kind == "stale_temp" or st.st_ctime < checks.now:
+                kept.append(f)
+            continue
+        if (f.root, f.path) not in again:
+            *parts, name = (p for p in f.path.split("/") if p)
+            unit = Unit(str(target.roots[f.root].joinpath(*parts)), tuple(parts), False)
+            again[f.root, f.path] = check_unit(unit, f.root, name, checks).findings
+        kept += [g for g in again[f.root, f.path] if g.kind == f.kind]
+    return kept
 
 
 def repair(target: Target, report: Report) -> None:
