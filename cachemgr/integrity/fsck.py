@@ -63,8 +63,8 @@ class Checks:
     reserved: tuple[str, ...]  # names at the top of a root that are not cache files
 
 
-def check_unit(unit: Unit, root: int, only: str | None, checks: Checks) -> UnitReport:
-    """Check one unit (in a worker): every pair of its directories (only: one name in a non-recursive unit)."""
+def check_unit(unit: Unit, root: int, only: frozenset[str] | None, checks: Checks) -> UnitReport:
+    """Check one unit (in a worker): every pair of its directories (only: these names in a non-recursive unit)."""
     findings: list[Finding] = []
     links: list[str] = []
     files = errors = 0
@@ -93,7 +93,7 @@ def check_unit(unit: Unit, root: int, only: str | None, checks: Checks) -> UnitR
                     if checks.links and e.is_symlink():
                         links.append(os.readlink(e.name, dir_fd=dir_fd))
             if only is not None:
-                names &= {only, only + SUFFIX}
+                names &= only | {n + SUFFIX for n in only}
             for name in names:
                 if name.endswith(TEMP_SUFFIXES):
                     _temp(name, dir_fd, f"{path}/{name}", checks, findings)
@@ -212,7 +212,7 @@ def check(target: Target, prefix: str = "/", temp_age: float = 3600, workers: in
             start_dir = root.joinpath(*parts)
             if prefix != "/" and not start_dir.is_dir():  # one cached file
                 unit = Unit(str(start_dir.parent), parts[:-1], False)
-                jobs.append(((i, unit), check_unit, (unit, i, parts[-1].removesuffix(SUFFIX), checks)))
+                jobs.append(((i, unit), check_unit, (unit, i, frozenset([parts[-1].removesuffix(SUFFIX)]), checks)))
                 continue
             units, errors = split(str(start_dir), parts, pool.size, skip=target.reserved)
             report.errors += errors
@@ -238,26 +238,28 @@ def check(target: Target, prefix: str = "/", temp_age: float = 3600, workers: in
 
 
 def confirm(target: Target, findings: list[Finding], checks: Checks) -> list[Finding]:
-    """The findings that hold when looked at again, each file alone, as found now: a namespace path is checked
-    again; a stray must still be there, and an orphan must not have changed since the walk began (one xrootd is
-    writing has its namespace link made by now, and is not an orphan)."""
-    again: dict[tuple[int, str], list[Finding]] = {}
+    """The findings that hold when looked at again, as found now: the namespace paths are checked again (a
+    directory once, for the names found in it); a stray must still be there, and an orphan must not have changed
+    since the walk began (one xrootd is writing has its namespace link made by now, and is not an orphan)."""
     kept = []
+    dirs: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # a directory once, for all the names found in it
     for f in findings:
-        if f.kind in STRAY:
-            try:
-                st = os.lstat(f.path)
-            except FileNotFoundError:
-                continue
-            if f.kind == "stale_temp" or st.st_ctime < checks.now:
-                kept.append(f)
-            continue
-        if (f.root, f.path) not in again:
+        if f.kind not in STRAY:
             *parts, name = (p for p in f.path.split("/") if p)
-            unit = Unit(str(target.roots[f.root].joinpath(*parts)), tuple(parts), False)
-            again[f.root, f.path] = check_unit(unit, f.root, name, checks).findings
-        kept += [g for g in again[f.root, f.path] if g.kind == f.kind]
-    return kept
+            dirs.setdefault((f.root, tuple(parts)), set()).add(name)
+            continue
+        try:
+            st = os.lstat(f.path)
+        except FileNotFoundError:
+            continue
+        if f.kind == "stale_temp" or st.st_ctime < checks.now:
+            kept.append(f)
+    again = []
+    for (root, parts), names in dirs.items():
+        unit = Unit(str(target.roots[root].joinpath(*parts)), parts, False)
+        again += check_unit(unit, root, frozenset(names), checks).findings
+    was = {(f.kind, f.root, f.path) for f in findings}
+    return [g for g in again if (g.kind, g.root, g.path) in was] + kept
 
 
 def repair(target: Target, report: Report) -> None:
