@@ -109,10 +109,12 @@ class PodCache:
         self.pod.wait("--live")
 
     def stop(self) -> None:
-        self.pod.down()
-        if self.follow is not None:
-            self.follow.terminate()
-            self.follow.wait()
+        try:
+            self.pod.down()
+        finally:
+            if self.follow is not None:
+                self.follow.terminate()
+                self.follow.wait()
 
 
 def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = False) -> int:

@@ -120,7 +120,8 @@ class _Stopped(Exception):
 
 def _stop_if_asked(signals: int) -> None:
     """Between start-up steps (a step is never broken off halfway: what it started is known and stopped): raise
-    _Stopped when SIGINT or SIGTERM has arrived. Each step takes seconds, so the stop still comes within 10 s."""
+    _Stopped when SIGINT or SIGTERM has arrived. A step takes seconds; one that hangs is bounded by its own waits
+    (30 s for xrootd to serve, 30 s for cmsd's login)."""
     while select.select([signals], [], [], 0)[0]:
         if (signum := os.read(signals, 1)[0]) != signal.SIGUSR1:
             raise _Stopped(signum)

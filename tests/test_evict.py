@@ -30,13 +30,13 @@ def test_evict_a_prefix_frees_its_files_only_and_the_next_read_refetches():
         lines = dry.stdout.splitlines()
         evicted = ("/ev/a.bin", "/ev/sub/b.bin")
         assert sorted(lines[:-1]) == [f"would evict {c.root}:{p} (2 files, {disk[p]} B)" for p in evicted]
-        assert lines[-1] == f"evict: would free 4 files, {used} B (2 cached files under /ev); 0 skipped (open)"
+        assert lines[-1] == f"evict: would free 4 files, {used} B (2 cached files under /ev); 0 skipped"
         assert all(cached[p].exists() for p in files)
 
         done = cachemgr("evict", "--config", str(c.config), "/ev/")
         assert done.returncode == 0, done.stdout + done.stderr
         summary = done.stdout.splitlines()[-1]
-        assert summary == f"evict: freed 4 files, {used} B (2 cached files under /ev); 0 skipped (open)"
+        assert summary == f"evict: freed 4 files, {used} B (2 cached files under /ev); 0 skipped"
         for p in evicted:
             assert not os.path.lexists(cached[p]) and not os.path.lexists(f"{cached[p]}.cinfo")
         assert cached["/keep/c.bin"].exists() and not (c.root / QUARANTINE).exists()
@@ -62,7 +62,7 @@ def test_evict_while_a_read_of_the_same_file_runs_skips_it_and_the_read_complete
             f"skipped {c.root}:/busy/f.bin: open by xrootd",
         ]
         assert result.stdout.splitlines()[-1] == (
-            f"evict: freed 2 files, {idle_bytes} B (1 cached files under /busy); 1 skipped (open)"
+            f"evict: freed 2 files, {idle_bytes} B (1 cached files under /busy); 1 skipped"
         )
         assert cached.exists() and Path(f"{cached}.cinfo").exists() and not os.path.lexists(idle)
         assert reader.finish() == data

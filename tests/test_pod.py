@@ -258,9 +258,11 @@ def pod(tmp_path: Path) -> Iterator[tuple[podman_node.PodNode, origin.Origin]]:
     try:
         yield node, up
     finally:
-        node.down()
-        up.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            node.down()
+        finally:
+            up.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def read(node: podman_node.PodNode, path: str, dest: Path) -> int:

@@ -36,7 +36,7 @@ def run_fsck(target: Target, args: argparse.Namespace, say: Callable[[str], obje
     say(
         f"fsck: {report.files} cached files under {args.prefix} in {len(target.roots)} root(s), "
         f"{len(report.findings)} finding(s){f' ({kinds})' if kinds else ''}, {report.errors} unreadable, "
-        + (f"{len(report.outcomes) - skipped} repaired, {skipped} skipped (open), " if args.repair else "")
+        + (f"{len(report.outcomes) - skipped} repaired, {skipped} skipped, " if args.repair else "")
         + f"{report.duration:.1f} s"
     )
     state = args.state or (target.run.fsck if target.run else None)
@@ -87,7 +87,7 @@ def evict(args: argparse.Namespace) -> int:
     verb = "would free" if args.dry_run else "freed"
     print(
         f"evict: {verb} {sum(o.files for o in freed)} files, {sum(o.bytes for o in freed)} B "
-        f"({len(freed)} cached files under {prefix}); {len(done) - len(freed)} skipped (open)"
+        f"({len(freed)} cached files under {prefix}); {len(done) - len(freed)} skipped"
     )
     return 1 if len(freed) < len(done) else 0
 

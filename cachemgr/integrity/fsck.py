@@ -230,18 +230,21 @@ def check(target: Target, prefix: str = "/", temp_age: float = 3600, workers: in
         report.errors += errors
     if report.findings:
         time.sleep(SECOND_LOOK)
-        report.findings = confirm(target, report.findings, checks)
+        report.findings, errors = confirm(target, report.findings, checks)
+        report.errors += errors
     order = list(KINDS)
     report.findings.sort(key=lambda f: (order.index(f.kind), f.root, f.path))
     report.duration = time.monotonic() - start
     return report
 
 
-def confirm(target: Target, findings: list[Finding], checks: Checks) -> list[Finding]:
-    """The findings that hold when looked at again, as found now: the namespace paths are checked again (a
-    directory once, for the names found in it); a stray must still be there, and an orphan must not have changed
-    since the walk began (one xrootd is writing has its namespace link made by now, and is not an orphan)."""
+def confirm(target: Target, findings: list[Finding], checks: Checks) -> tuple[list[Finding], int]:
+    """The findings that hold when looked at again, and the files or directories that could not be read then.
+    Namespace paths are checked again (a directory once, for the names found in it). A stale temporary must still be
+    there and still stale. An orphan must still be there and older (st_ctime) than the walk: a file created during
+    the walk is one xrootd was writing, whose namespace link the walk may have passed before it was made."""
     kept = []
+    errors = 0
     dirs: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # a directory once, for all the names found in it
     for f in findings:
         if f.kind not in STRAY:
@@ -252,24 +255,30 @@ def confirm(target: Target, findings: list[Finding], checks: Checks) -> list[Fin
             st = os.lstat(f.path)
         except FileNotFoundError:
             continue
-        if f.kind == "stale_temp" or st.st_ctime < checks.now:
+        except OSError:
+            errors += 1
+            kept.append(f)  # not seen gone: it stays a finding
+            continue
+        if checks.now - st.st_mtime > checks.temp_age if f.kind == "stale_temp" else st.st_ctime < checks.now:
             kept.append(f)
     again = []
     for (root, parts), names in dirs.items():
         unit = Unit(str(target.roots[root].joinpath(*parts)), parts, False)
-        again += check_unit(unit, root, frozenset(names), checks).findings
+        report = check_unit(unit, root, frozenset(names), checks)
+        again += report.findings
+        errors += report.errors
     was = {(f.kind, f.root, f.path) for f in findings}
-    return [g for g in again if (g.kind, g.root, g.path) in was] + kept
+    return [g for g in again if (g.kind, g.root, g.path) in was] + kept, errors
 
 
 def repair(target: Target, report: Report) -> None:
     """Move every file with a finding into quarantine (a pair once), skipping those xrootd has open."""
     remover = Remover(target, quarantine=True)
     bad = {(f.root, f.path): f.kind in STRAY for f in report.findings}  # a pair once, however many findings
-    report.outcomes += remover.remove_strays(Path(path) for (_, path), stray in bad.items() if stray)
     report.outcomes += remover.remove(
         CachedFile(target.roots[r], path) for (r, path), stray in bad.items() if not stray
     )
+    report.outcomes += remover.remove_strays(Path(path) for (_, path), stray in bad.items() if stray)
 
 
 def line(target: Target, f: Finding) -> str:

@@ -8,9 +8,9 @@ client opening the file in between, so the namespace names are renamed away firs
   finds no cinfo, starts a fresh one with no block present and refetches into the data file, never trusting blocks
   it does not have. The data file goes next.
 - the open inodes are read again after each step of renames (every cinfo of a chunk of up to CHUNK files, then
-  every data file): a file opened meanwhile is put back under its name (a hard link, so a name xrootd made
-  meanwhile is never overwritten) and reported as skipped. Per chunk, not per file: a sweep of /proc costs
-  milliseconds, a rename microseconds.
+  every data file): a file opened meanwhile (an fd on its inode, or a moved name that xrootd made again) is put
+  back under its names (hard links, so a name xrootd made meanwhile is never overwritten) and reported as
+  skipped. Per chunk, not per file: a sweep of /proc costs milliseconds, a rename microseconds.
 - only then, with no name left to open them by, are the link targets of a multi-disk node moved (or deleted).
 
 Quarantine: `<disk>/.cachemgr-quarantine/<UTC time>/<path on that disk>`, a rename on the file's own disk; prune()
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cachemgr.integrity import QUARANTINE
 from cachemgr.integrity.layout import CachedFile
-from cachemgr.integrity.openfiles import Inode, inode, open_inodes
+from cachemgr.integrity.openfiles import Inode, OpenFilesUnknown, inode, open_inodes
 from cachemgr.integrity.target import Target
 
 
@@ -108,29 +108,45 @@ class Remover:
         for item in items:
             if item.ids & opened:
                 item.skipped = "open by xrootd"
-        for k in range(max(len(item.names) for item in items)):
+        try:
+            for k in range(max(len(item.names) for item in items)):
+                for item in items:
+                    if k < len(item.names) and not item.skipped:
+                        self._move(item, item.names[k])
+                opened = open_inodes()
+                for item in items:  # an fd on its inode, or a parked name made again: xrootd opened it meanwhile
+                    if not item.skipped and (item.ids & opened or any(os.path.lexists(n) for n, _ in item.parked)):
+                        what = "put back" if _put_back(item) else "left a name xrootd remade meanwhile"
+                        item.skipped = f"opened by xrootd while being moved ({what})"
+        except OpenFilesUnknown:  # an xrootd whose fds cannot be read started meanwhile: the chunk goes back whole
             for item in items:
-                if k < len(item.names) and not item.skipped:
-                    try:
-                        item.parked.append((item.names[k], self._park(item.names[k])))
-                    except OSError as e:  # gone meanwhile (xrootd's purge), or a disk error: left as it was
-                        _put_back(item)
-                        item.skipped = f"not moved: {e.strerror}"
-            opened = open_inodes()
-            for item in items:
-                if not item.skipped and item.ids & opened:
-                    what = "put back" if _put_back(item) else "left a name xrootd remade meanwhile"
-                    item.skipped = f"opened by xrootd while being moved ({what})"
+                _put_back(item)
+            raise
         for item in items:
-            if item.skipped:
-                continue
-            for _, moved in item.parked:
-                if moved.is_symlink():  # multi-disk: its target, on a data or meta disk, is unreachable now
-                    space_file = Path(os.readlink(moved))
-                    if os.path.lexists(space_file):
-                        self._dispose(space_file)
-                if not self.quarantine:
-                    self._delete(moved)
+            if not item.skipped:
+                try:
+                    self._finish(item)
+                except OSError as e:  # out of the namespace already; what is left stays in the quarantine
+                    item.skipped = f"moved out but not removed: {e.filename}: {e.strerror}"
+
+    def _move(self, item: _Item, name: Path) -> None:
+        try:
+            item.parked.append((name, self._park(name)))
+        except FileNotFoundError:
+            pass  # gone meanwhile (xrootd's purge): nothing left to move
+        except OSError as e:  # a disk error: the item is left as it was
+            _put_back(item)
+            item.skipped = f"not moved: {e.filename}: {e.strerror}"
+
+    def _finish(self, item: _Item) -> None:
+        for _, moved in item.parked:
+            if moved.is_symlink():  # multi-disk: its target, on a data or meta disk, is unreachable now
+                space_file = Path(os.readlink(moved))
+                if os.path.lexists(space_file):
+                    self._dispose(space_file)
+            if not self.quarantine:
+                moved.unlink()
+                _remove_empty_dirs(moved.parent)
 
     def _park(self, path: Path) -> Path:
         """Rename path into its disk's quarantine (this run's batch); the caller deletes it when not quarantining."""
@@ -146,35 +162,37 @@ class Remover:
         else:
             path.unlink()
 
-    def _delete(self, parked: Path) -> None:
-        """Delete a parked file, and the directories of this batch it leaves empty."""
-        parked.unlink()
-        d = parked.parent
-        while d.name != QUARANTINE:
-            try:
-                d.rmdir()
-            except OSError:  # not empty: another parked file is still there
-                return
-            d = d.parent
-        with contextlib.suppress(OSError):
-            d.rmdir()  # the quarantine itself, when nothing else is in it
-
 
 def _put_back(item: _Item) -> bool:
-    """Put an item's parked names back (last parked first); False when something took a name's place meanwhile."""
-    kept = [_restore(moved, orig) for orig, moved in reversed(item.parked)]
+    """Put an item's parked names back (last parked first); False when one could not be (its parked copy stays)."""
+    kept = True
+    for orig, moved in reversed(item.parked):
+        kept = _restore(moved, orig) and kept
     item.parked.clear()
-    return all(kept)
+    return kept
 
 
 def _restore(moved: Path, orig: Path) -> bool:
-    """Put a parked name back, unless something took its place meanwhile."""
+    """Put a parked name back, unless something took its place (or its directory went) meanwhile."""
     try:
         os.link(moved, orig, follow_symlinks=False)
-    except FileExistsError:
+    except OSError:
         return False
     moved.unlink()
+    _remove_empty_dirs(moved.parent)
     return True
+
+
+def _remove_empty_dirs(d: Path) -> None:
+    """The directories of a batch a parked file leaves empty, up to the quarantine itself."""
+    while d.name != QUARANTINE:
+        try:
+            d.rmdir()
+        except OSError:  # not empty: another parked file is still there
+            return
+        d = d.parent
+    with contextlib.suppress(OSError):
+        d.rmdir()  # the quarantine itself, when nothing else is in it
 
 
 def disk_of(target: Target, path: Path) -> Path:

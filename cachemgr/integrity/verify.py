@@ -120,7 +120,7 @@ def verify_origin(args: argparse.Namespace) -> int:
         for o in outcomes:
             print(outcome_line("evicted", o))
         done = [o for o in outcomes if not o.skipped]
-        evicted = f"; evicted {len(done)} ({sum(o.bytes for o in done)} B), {len(outcomes) - len(done)} skipped (open)"
+        evicted = f"; evicted {len(done)} ({sum(o.bytes for o in done)} B), {len(outcomes) - len(done)} skipped"
     kinds = ", ".join(f"{k} {sum(r.kind == k for r in stale)}" for k in ("size", "modified", "gone"))
     print(
         f"verify-origin: {len(results)} of {total} cached files under {prefix} checked, "
