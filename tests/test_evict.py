@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from support import cachemgr
-from support.cache import PausedRead, running
-from support.wait import eventually
+from support.cache import PausedRead, running, wait_closed
 
-from cachemgr.integrity import QUARANTINE, openfiles
+from cachemgr.integrity import QUARANTINE
 from cachemgr.integrity.remove import CHUNK
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
@@ -66,7 +65,7 @@ def test_evict_while_a_read_of_the_same_file_runs_skips_it_and_the_read_complete
         )
         assert cached.exists() and Path(f"{cached}.cinfo").exists() and not os.path.lexists(idle)
         assert reader.finish() == data
-        eventually(lambda: openfiles.inode(cached) not in openfiles.open_inodes(), 90, 0.2, "xrootd kept it open")
+        wait_closed(cached)
         again = cachemgr("evict", "--root", str(c.root), "/busy")
         assert again.returncode == 0 and not cached.exists(), again.stdout
         assert c.read("/busy/f.bin") == data

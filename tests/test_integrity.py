@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support.cache import PausedRead, running
-from support.wait import eventually
+from support.cache import PausedRead, running, wait_closed
 
 from cachemgr.integrity import QUARANTINE, layout, openfiles, target
 from cachemgr.integrity.remove import Remover, prune
@@ -63,8 +62,7 @@ def test_a_file_being_read_is_open_and_is_not_removed():
         (out,) = Remover(t, quarantine=False).remove([cf])
         assert out.skipped == "open by xrootd" and cf.data.exists() and cf.cinfo.exists()
         assert reader.finish() == content
-        # XrdPosix's delayed destroy closes a file busy at the client's close within 30 s rounds
-        eventually(lambda: openfiles.inode(cf.data) not in openfiles.open_inodes(), 90, 0.2, "xrootd kept it open")
+        wait_closed(cf.data)
         (out,) = Remover(t, quarantine=False).remove([cf])
         assert out.skipped is None and out.files == 2 and not cf.data.exists() and not cf.cinfo.exists()
         assert not (cache.root / QUARANTINE).exists() or not any((cache.root / QUARANTINE).rglob("f.*"))

@@ -23,6 +23,7 @@ import psutil
 import pytest
 import yaml
 from support import REPO
+from support.cache import wait_closed
 from support.clients import curl, xrdcp
 from support.demo import Demo, add_origin_file, sha256, start
 from support.metrics import Samples, by_label, samples, scrape, value
@@ -40,7 +41,6 @@ from test_demo_auth import (  # noqa: F401
 )
 
 from cachemgr import sandbox
-from cachemgr.integrity import openfiles
 from cachemgr.params import BY_NAME
 from cachemgr.podman import engine, transform
 from cachemgr.podman import node as podman_node
@@ -225,7 +225,7 @@ def test_fsck_evict_and_verify_origin_run_in_the_pod_with_its_settings(demo: Dem
     add_origin_file(demo, "/integrity/file.bin", new)
     stale = in_pod(demo, "cachemgr", "verify-origin", "--prefix", "/integrity")
     assert stale.returncode == 1 and stale.stdout.startswith("size: ") and "/integrity/file.bin: " in stale.stdout
-    eventually(lambda: openfiles.inode(data) not in openfiles.open_inodes(), 30, 0.2, "xrootd kept it open")
+    wait_closed(data)
     evicted = in_pod(demo, "cachemgr", "evict", "/integrity/file.bin")
     assert evicted.returncode == 0 and "evicted " in evicted.stdout, evicted.stdout + evicted.stderr
     assert not data.exists() and not Path(f"{data}.cinfo").exists()

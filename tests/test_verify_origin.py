@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import cachemgr
+from support.cache import wait_closed
 from support.clients import xrdcp
 from support.demo import Demo, add_origin_file
 from support.wait import eventually
 
-from cachemgr.integrity import openfiles
 from cachemgr.stats import cinfo
 from cachemgr.xrootd.process import free_port
 
@@ -23,13 +22,7 @@ pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
 
 def verify(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cachemgr", "verify-origin", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cachemgr("verify-origin", *args)
 
 
 def read(demo: Demo, path: str) -> bytes:
@@ -47,9 +40,7 @@ def cache(demo: Demo, path: str, data: bytes) -> cinfo.Cinfo:
 
 
 def closed(demo: Demo, path: str) -> None:
-    """Wait until xrootd has closed the cached file (XrdPfc keeps it open a while after the last reader)."""
-    data = Path(demo.env["CACHE_DIR"]) / path.lstrip("/")
-    eventually(lambda: openfiles.inode(data) not in openfiles.open_inodes(), 30, 0.2, f"xrootd kept {path} open")
+    wait_closed(Path(demo.env["CACHE_DIR"]) / path.lstrip("/"))
 
 
 def config_dir(demo: Demo) -> Path:
@@ -122,16 +113,10 @@ def test_fsck_and_evict_run_against_the_demo_with_root_or_config(demo: Demo):
     cache(demo, "/demo-ops/a.bin", os.urandom(5000))
     root = demo.env["CACHE_DIR"]
     for where in (["--root", root], ["--config", str(config_dir(demo))]):
-        clean = subprocess.run(
-            [sys.executable, "-m", "cachemgr", "fsck", *where, "--prefix", "/demo-ops"],
-            cwd=REPO, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        clean = cachemgr("fsck", *where, "--prefix", "/demo-ops")
         assert clean.returncode == 0 and "1 cached files under /demo-ops" in clean.stdout, clean.stdout + clean.stderr
     closed(demo, "/demo-ops/a.bin")
-    evicted = subprocess.run(
-        [sys.executable, "-m", "cachemgr", "evict", "--config", str(config_dir(demo)), "/demo-ops"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    evicted = cachemgr("evict", "--config", str(config_dir(demo)), "/demo-ops")
     assert evicted.returncode == 0 and f"evicted {root}:/demo-ops/a.bin" in evicted.stdout, evicted.stdout
     assert not Path(root, "demo-ops/a.bin.cinfo").exists()
 

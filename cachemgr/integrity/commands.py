@@ -29,7 +29,7 @@ def run_fsck(target: Target, args: argparse.Namespace, say: Callable[[str], obje
         prune(target, args.quarantine_max, args.quarantine_age)
         checks.repair(target, report)
         for out in report.outcomes:
-            say(_outcome("quarantined", out))
+            say(outcome_line("quarantined", out))
     counts = report.counts()
     kinds = ", ".join(f"{k} {counts[k]}" for k in checks.KINDS if counts[k])
     skipped = sum(1 for o in report.outcomes if o.skipped)
@@ -80,7 +80,7 @@ def evict(args: argparse.Namespace) -> int:
     try:
         for outcome in remover.remove(cached_files(target, prefix)):
             done.append(outcome)
-            print(_outcome("would evict" if args.dry_run else "evicted", outcome))
+            print(outcome_line("would evict" if args.dry_run else "evicted", outcome))
     except OpenFilesUnknown as e:
         return _usage("evict", e)
     freed = [o for o in done if not o.skipped]
@@ -92,7 +92,7 @@ def evict(args: argparse.Namespace) -> int:
     return 1 if len(freed) < len(done) else 0
 
 
-def _outcome(verb: str, o: Outcome) -> str:
+def outcome_line(verb: str, o: Outcome) -> str:
     where = f"{o.file.root}:{o.file.path}"
     if o.skipped:
         return f"skipped {where}: {o.skipped}"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cachemgr.integrity import origin as origins
-from cachemgr.integrity.commands import _outcome as outcome_line
+from cachemgr.integrity.commands import outcome_line
 from cachemgr.integrity.layout import CachedFile, cached_files, normalize
 from cachemgr.integrity.openfiles import OpenFilesUnknown
 from cachemgr.integrity.remove import Remover

@@ -48,11 +48,10 @@ class Cache:
     def read(self, path: str) -> bytes:
         """path's bytes, read through the cache over xroot, once xrootd has closed the file again (it writes the
         .cinfo on close: a fault injected before would be overwritten). A file still busy when the client closes it
-        is closed by XrdPosix's delayed destroy, which looks every 30 s (ddInterval): allow for three rounds."""
+        is closed by XrdPosix's delayed destroy (wait_closed)."""
         result = xrdcp(f"{self.xroot}/{path}")
         assert result.returncode == 0, result.stderr
-        cinfo = self.root / f"{path.lstrip('/')}.cinfo"
-        eventually(lambda: openfiles.inode(cinfo) not in openfiles.open_inodes(), 90, 0.05, f"{path} stays open")
+        wait_closed(self.root / f"{path.lstrip('/')}.cinfo")
         return result.stdout
 
     def put(self, path: str, content: bytes) -> None:
@@ -80,6 +79,12 @@ def running(files: dict[str, bytes], node: str = "local") -> Iterator[Cache]:
                 box.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_closed(cached: Path, timeout: float = 90) -> None:
+    """Until no xrootd has the cached file open: XrdPfc holds it until its blocks are written, and a file still busy
+    at the client's close until XrdPosix's delayed destroy, which looks every 30 s (ddInterval): three rounds."""
+    eventually(lambda: openfiles.inode(cached) not in openfiles.open_inodes(), timeout, 0.05, f"{cached} stays open")
 
 
 class PausedRead:
