@@ -10,7 +10,9 @@ from support import cachemgr
 from support.cache import PausedRead, running, wait_closed
 
 from cachemgr.integrity import QUARANTINE
-from cachemgr.integrity.remove import CHUNK
+from cachemgr.integrity.layout import cached_files
+from cachemgr.integrity.remove import CHUNK, Remover
+from cachemgr.integrity.target import Target
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -106,3 +108,28 @@ def test_evict_of_more_files_than_a_chunk_reports_each_once(tmp_path: Path):
     lines = result.stdout.splitlines()
     assert sorted(line.split()[1].split(":", 1)[1] for line in lines[:-1]) == names
     assert lines[-1].startswith(f"evict: freed {2 * len(names)} files, ") and not any(root.rglob("*.bin*"))
+
+
+def test_a_file_opened_between_its_renames_is_put_back_and_the_read_completes():
+    """The race the renames close: a client opens the file after its .cinfo was renamed away, before the check."""
+    data = os.urandom(32 * 1024 * 1024)
+    with running({"/race/f.bin": data}) as c:
+        assert c.read("/race/f.bin") == data
+        cached = c.root / "race" / "f.bin"
+
+        class OpenedMidway(Remover):
+            reader: PausedRead | None = None
+
+            def _move(self, item, name):
+                super()._move(item, name)
+                if name.name.endswith(".cinfo"):  # between the .cinfo step and its read of the open files
+                    self.reader = PausedRead(c, "/race/f.bin")
+
+        remover = OpenedMidway(Target(roots=(c.root,), disks=(), user=None, origins={}, run=None), quarantine=False)
+        (out,) = remover.remove(cached_files(remover.target, "/race"))
+        assert out.skipped and out.skipped.startswith("opened by xrootd while being moved"), out
+        assert remover.reader is not None and remover.reader.finish() == data
+        assert cached.exists() and Path(f"{cached}.cinfo").exists()  # put back, or made again by xrootd
+        wait_closed(cached)
+        assert c.read("/race/f.bin") == data
+        assert cachemgr("fsck", "--root", str(c.root)).returncode == 0

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cachemgr.integrity import QUARANTINE
 from cachemgr.integrity.layout import CachedFile
-from cachemgr.integrity.openfiles import Inode, OpenFilesUnknown, inode, open_inodes
+from cachemgr.integrity.openfiles import Inode, OpenFilesUnknown, open_inodes
 from cachemgr.integrity.target import Target
 
 
@@ -40,15 +40,6 @@ class Outcome:
     files: int  # real files (not links) freed, moved, or that would be (dry run)
     bytes: int  # their disk usage (st_blocks)
     skipped: str | None = None  # why nothing was done; files/bytes then say what stays
-
-
-def usage(path: Path) -> tuple[int, int]:
-    """(files, bytes on disk) behind a name, through a link; a dangling link or nothing: (0, 0)."""
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return 0, 0
-    return 1, st.st_blocks * 512
 
 
 CHUNK = 256  # files renamed between two reads of the open files: three /proc sweeps a chunk, not a file
@@ -67,10 +58,21 @@ class _Item:
     skipped: str | None = None
 
 
-def _item(cf: CachedFile, names: list[Path]) -> _Item:
-    counts = [usage(p) for p in names]
-    ids = {i for i in map(inode, names) if i is not None}
-    return _Item(cf, names, sum(c[0] for c in counts), sum(c[1] for c in counts), ids)
+def _item(cf: CachedFile, candidates: tuple[Path, ...]) -> _Item:
+    """The candidates that exist (a dangling link too), with what they free: one stat a name, through links."""
+    item = _Item(cf, [], 0, 0, set())
+    for name in candidates:
+        try:
+            st = os.stat(name)
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.lexists(name):  # a dangling link: a name to remove, nothing behind it
+                item.names.append(name)
+            continue
+        item.names.append(name)
+        item.files += 1
+        item.bytes += st.st_blocks * 512
+        item.ids.add((st.st_dev, st.st_ino))
+    return item
 
 
 class Remover:
@@ -81,10 +83,12 @@ class Remover:
         self.quarantine = quarantine
         self.dry_run = dry_run
         self.batch = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+        self._made: set[Path] = set()  # quarantine directories made during this chunk
+        self._vacated: set[Path] = set()  # quarantine directories a file left during this chunk
 
     def remove(self, files: Iterable[CachedFile]) -> Iterator[Outcome]:
         """Each cached file (.cinfo and data), an Outcome each, in order; lazily, a chunk at a time."""
-        return self._remove(_item(cf, [p for p in (cf.cinfo, cf.data) if os.path.lexists(p)]) for cf in files)
+        return self._remove(_item(cf, (cf.cinfo, cf.data)) for cf in files)
 
     def remove_strays(self, paths: Iterable[Path]) -> Iterator[Outcome]:
         """Files of a disk outside the namespace (stale temporaries, orphans on a data disk), an Outcome each."""
@@ -92,7 +96,7 @@ class Remover:
 
     def _stray(self, path: Path) -> _Item:
         disk = disk_of(self.target, path)
-        return _item(CachedFile(disk, "/" + str(path.relative_to(disk))), [path])
+        return _item(CachedFile(disk, "/" + str(path.relative_to(disk))), (path,))
 
     def _remove(self, items: Iterable[_Item]) -> Iterator[Outcome]:
         it = iter(items)
@@ -104,6 +108,15 @@ class Remover:
     def _chunk(self, items: list[_Item]) -> None:
         """Step k renames away the k-th name of every item (all the cinfos first), then reads the open files
         again: an item opened meanwhile is put back (see the docstring). Sets item.skipped for those left."""
+        try:
+            self._move_all(items)
+        finally:
+            for d in sorted(self._vacated, key=lambda d: len(d.parts), reverse=True):  # the deepest first
+                _remove_empty_dirs(d)
+            self._made.clear()
+            self._vacated.clear()
+
+    def _move_all(self, items: list[_Item]) -> None:
         opened = open_inodes()
         for item in items:
             if item.ids & opened:
@@ -116,11 +129,11 @@ class Remover:
                 opened = open_inodes()
                 for item in items:  # an fd on its inode, or a parked name made again: xrootd opened it meanwhile
                     if not item.skipped and (item.ids & opened or any(os.path.lexists(n) for n, _ in item.parked)):
-                        what = "put back" if _put_back(item) else "left a name xrootd remade meanwhile"
+                        what = "put back" if self._put_back(item) else "left a name xrootd remade meanwhile"
                         item.skipped = f"opened by xrootd while being moved ({what})"
         except OpenFilesUnknown:  # an xrootd whose fds cannot be read started meanwhile: the chunk goes back whole
             for item in items:
-                _put_back(item)
+                self._put_back(item)
             raise
         for item in items:
             if not item.skipped:
@@ -135,7 +148,7 @@ class Remover:
         except FileNotFoundError:
             pass  # gone meanwhile (xrootd's purge): nothing left to move
         except OSError as e:  # a disk error: the item is left as it was
-            _put_back(item)
+            self._put_back(item)
             item.skipped = f"not moved: {e.filename}: {e.strerror}"
 
     def _finish(self, item: _Item) -> None:
@@ -146,13 +159,15 @@ class Remover:
                     self._dispose(space_file)
             if not self.quarantine:
                 moved.unlink()
-                _remove_empty_dirs(moved.parent)
+                self._vacated.add(moved.parent)
 
     def _park(self, path: Path) -> Path:
         """Rename path into its disk's quarantine (this run's batch); the caller deletes it when not quarantining."""
         disk = disk_of(self.target, path)
         dest = disk / QUARANTINE / self.batch / path.relative_to(disk)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.parent not in self._made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(dest.parent)
         os.rename(path, dest)
         return dest
 
@@ -162,25 +177,20 @@ class Remover:
         else:
             path.unlink()
 
-
-def _put_back(item: _Item) -> bool:
-    """Put an item's parked names back (last parked first); False when one could not be (its parked copy stays)."""
-    kept = True
-    for orig, moved in reversed(item.parked):
-        kept = _restore(moved, orig) and kept
-    item.parked.clear()
-    return kept
-
-
-def _restore(moved: Path, orig: Path) -> bool:
-    """Put a parked name back, unless something took its place (or its directory went) meanwhile."""
-    try:
-        os.link(moved, orig, follow_symlinks=False)
-    except OSError:
-        return False
-    moved.unlink()
-    _remove_empty_dirs(moved.parent)
-    return True
+    def _put_back(self, item: _Item) -> bool:
+        """Put an item's parked names back (last parked first); False when one could not be: something took its
+        place (or its directory went) meanwhile, and its parked copy stays."""
+        kept = True
+        for orig, moved in reversed(item.parked):
+            try:
+                os.link(moved, orig, follow_symlinks=False)
+            except OSError:
+                kept = False
+                continue
+            moved.unlink()
+            self._vacated.add(moved.parent)
+        item.parked.clear()
+        return kept
 
 
 def _remove_empty_dirs(d: Path) -> None:
