@@ -156,18 +156,17 @@ def run(values_dir: Path, size: int) -> int:
         signal.signal(signum, lambda *_: None)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
-    daemons: list[process.Daemon] = []
+    up: origin.Origin | None = None
+    rdr: redirector.Redirector | None = None
     nodes: list[Node] = []
     relay: Relay | None = None
     try:
         (v,) = load_nodes(values_dir, [NODE], EXTRA)  # the site's values: the redirector's cms.* and the user
         user = sandbox.run_user(v["xrootd.user"])
         up = origin.start(root / "origin", user)
-        daemons.append(up.daemon)
         _stop_if_asked(signals)
         origin_files(up.data, "/protected")
         rdr = redirector.start(root / "redirector", user, v)
-        daemons.extend(rdr.daemons)
         relay = Relay(rdr.root / "log", sys.stderr)
         relay.start()
         _stop_if_asked(signals)
@@ -214,8 +213,10 @@ def run(values_dir: Path, size: int) -> int:
             t.start()
         for t in threads:
             t.join()
-        for daemon in reversed(daemons):
-            daemon.stop(timeout=0.5)
+        if rdr is not None:
+            rdr.stop(timeout=0.5)
+        if up is not None:
+            up.daemon.stop(timeout=0.5)
         if relay is not None:
             relay.stop.set()
             relay.join(2)
