@@ -85,16 +85,14 @@ class Node:
 
     def start(self, out: IO[str]) -> None:
         """Start the node; return once its xrootd serves and its cmsd has logged in to the redirector."""
-        logs = {inst.name: self.box.log("xrootd", inst.name) for inst in self.box.instances}
-        since = {name: _size(log) for name, log in logs.items()}
+        since = self.box.log_offsets()
         login_since = _size(self.redirector.log("cmsd"))
         isolate = process.is_root() and shutil.which("unshare") is not None
         launcher = ["unshare", "--pid", "--fork", "--kill-child", "--"] if isolate else []
         self.launcher = self.box.supervise(subprocess.PIPE, launcher)
         threading.Thread(target=_relay, args=(self.launcher.stdout, f"[{self.name}] ", out), daemon=True).start()
         self.pid = _child(self.launcher.pid) if isolate else self.launcher.pid
-        for name, log in logs.items():
-            process.wait_ready(log, name, self.launcher, timeout=30, since=since[name])
+        self.box.wait_serving(self.launcher, since, timeout=30)
         self.redirector.wait_login(self.values["ports.xroot"], self.launcher, timeout=30, since=login_since)
 
     def stop(self) -> None:
