@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from netns import private_netns
+from common import private_netns
 
 from cachemgr import sandbox
 from cachemgr.values.load import ValuesError

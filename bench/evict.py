@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from netns import private_netns
+from common import private_netns
 
 from cachemgr import sandbox
 from cachemgr.integrity import openfiles

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import queue
 import shutil
@@ -33,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netns import private_netns
+import common
 
 from cachemgr.values.units import parse_size
 
@@ -45,12 +44,6 @@ _CLIENT_ENV = {"XRD_CONNECTIONRETRY": "1", "XRD_CONNECTIONWINDOW": "5", "XRD_REQ
 
 class BenchFailed(Exception):
     pass
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 class Fleet:
@@ -122,13 +115,7 @@ class Fleet:
         return found
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        common.stop(self.proc, 30)
 
 
 def xrdcp_to_null(url: str) -> subprocess.Popen:
@@ -258,8 +245,8 @@ def time_to_first_byte(fleet: Fleet, files: int, size: int, figures: Figures) ->
         errors = f", {len(failed[kind])} of {files} FAILED" if failed[kind] else ""
         for p in (50, 99):
             ms = 1000
-            direct = ms * pct(got[f"direct {kind}"], p)
-            figures.add(f"time to first byte, {kind}, p{p}{errors}", ms * pct(got[kind], p), direct, "ms", 1)
+            direct = ms * common.pct(got[f"direct {kind}"], p)
+            figures.add(f"time to first byte, {kind}, p{p}{errors}", ms * common.pct(got[kind], p), direct, "ms", 1)
 
 
 def failover(fleet: Fleet, tries: int, bound: float, figures: Figures) -> None:
@@ -323,7 +310,7 @@ def main() -> int:
         if not shutil.which(tool):
             print(f"fleet: {tool} is not installed; run images/install.sh first", file=sys.stderr)
             return 1
-    private_netns()
+    common.private_netns()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # unwind through the cleanup
     root = Path(tempfile.mkdtemp(prefix="cachemgr-bench-fleet-"))
     figures = Figures()

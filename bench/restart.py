@@ -31,13 +31,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
-import math
 import os
 import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from netns import private_netns
+import common
 
 from cachemgr import sandbox
 from cachemgr.runtime import health, supervisor_rpc
@@ -235,18 +233,7 @@ class Pod:
         return f"{used:.2f}s in {wall:.0f}s ({100 * used / wall:.2f}% of a core)"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+        common.stop(self.proc, 60)
 
 
 def report(label: str, rounds: list[Round], wanted: int) -> bool:
@@ -258,7 +245,7 @@ def report(label: str, rounds: list[Round], wanted: int) -> bool:
     over = sum(t > TARGET for t in totals)
     print(
         f"{label}: kill -9 -> first correct read: n={len(rounds)} of {wanted} median={statistics.median(totals):.3f}s "
-        f"p90={pct(totals, 90):.3f}s min={min(totals):.3f}s max={max(totals):.3f}s "
+        f"p90={common.pct(totals, 90):.3f}s min={min(totals):.3f}s max={max(totals):.3f}s "
         f"target<={TARGET:g}s ({'met' if not over else f'MISSED in {over} of {len(totals)} rounds'})"
         + ("" if len(rounds) == wanted else ": INCOMPLETE")
     )
@@ -270,7 +257,7 @@ def report(label: str, rounds: list[Round], wanted: int) -> bool:
     ):
         got = [getattr(r, name) for r in rounds]
         print(
-            f"  {name:8} median={statistics.median(got):.3f}s p90={pct(got, 90):.3f}s "
+            f"  {name:8} median={statistics.median(got):.3f}s p90={common.pct(got, 90):.3f}s "
             f"min={min(got):.3f}s max={max(got):.3f}s  ({what})"
         )
     attempts = [r.attempts for r in rounds]
@@ -289,7 +276,7 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=10, help="with --compare: seconds of idle supervisord CPU measured")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every round")
     args = ap.parse_args()
-    private_netns()
+    common.private_netns()
     root = Path(tempfile.mkdtemp(prefix="cachemgr-bench-restart-"))
     root.chmod(0o755)  # the servers run as the xrootd user: they must reach what is under root
     content = os.urandom(parse_size(args.size))
@@ -340,7 +327,7 @@ def main() -> int:
             a, b = ([r.total for r in pod.rounds] for pod in pods)
             print(
                 f"{pods[1].label} / {pods[0].label}: median {statistics.median(b) / statistics.median(a):.2f}x, "
-                f"p90 {pct(b, 90) / pct(a, 90):.2f}x, max {max(b) / max(a):.2f}x"
+                f"p90 {common.pct(b, 90) / common.pct(a, 90):.2f}x, max {max(b) / max(a):.2f}x"
             )
         return 0 if complete else 1
     except (BenchFailed, process.StartError) as e:

@@ -77,8 +77,7 @@ class HostCache:
 
     def start(self) -> None:
         self.supervisor = self.box.supervise(sys.stderr)
-        for inst in self.box.instances:
-            process.wait_ready(self.box.log("xrootd", inst.name), inst.name, self.supervisor, timeout=30)
+        self.box.wait_serving(self.supervisor, timeout=30)
 
     def stop(self) -> None:
         if self.supervisor is not None and self.supervisor.poll() is None:

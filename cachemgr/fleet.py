@@ -85,16 +85,14 @@ class Node:
 
     def start(self, out: IO[str]) -> None:
         """Start the node; return once its xrootd serves and its cmsd has logged in to the redirector."""
-        logs = {inst.name: self.box.log("xrootd", inst.name) for inst in self.box.instances}
-        since = {name: _size(log) for name, log in logs.items()}
+        since = self.box.log_offsets()
         login_since = _size(self.redirector.log("cmsd"))
         isolate = process.is_root() and shutil.which("unshare") is not None
         launcher = ["unshare", "--pid", "--fork", "--kill-child", "--"] if isolate else []
         self.launcher = self.box.supervise(subprocess.PIPE, launcher)
         threading.Thread(target=_relay, args=(self.launcher.stdout, f"[{self.name}] ", out), daemon=True).start()
         self.pid = _child(self.launcher.pid) if isolate else self.launcher.pid
-        for name, log in logs.items():
-            process.wait_ready(log, name, self.launcher, timeout=30, since=since[name])
+        self.box.wait_serving(self.launcher, since, timeout=30)
         self.redirector.wait_login(self.values["ports.xroot"], self.launcher, timeout=30, since=login_since)
 
     def stop(self) -> None:
@@ -156,18 +154,17 @@ def run(values_dir: Path, size: int) -> int:
         signal.signal(signum, lambda *_: None)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
-    daemons: list[process.Daemon] = []
+    up: origin.Origin | None = None
+    rdr: redirector.Redirector | None = None
     nodes: list[Node] = []
     relay: Relay | None = None
     try:
         (v,) = load_nodes(values_dir, [NODE], EXTRA)  # the site's values: the redirector's cms.* and the user
         user = sandbox.run_user(v["xrootd.user"])
         up = origin.start(root / "origin", user)
-        daemons.append(up.daemon)
         _stop_if_asked(signals)
         origin_files(up.data, "/protected")
         rdr = redirector.start(root / "redirector", user, v)
-        daemons.extend(rdr.daemons)
         relay = Relay(rdr.root / "log", sys.stderr)
         relay.start()
         _stop_if_asked(signals)
@@ -214,8 +211,10 @@ def run(values_dir: Path, size: int) -> int:
             t.start()
         for t in threads:
             t.join()
-        for daemon in reversed(daemons):
-            daemon.stop(timeout=0.5)
+        if rdr is not None:
+            rdr.stop(timeout=0.5)
+        if up is not None:
+            up.daemon.stop(timeout=0.5)
         if relay is not None:
             relay.stop.set()
             relay.join(2)

@@ -195,21 +195,23 @@ PARAMS: tuple[Param, ...] = (
         None,
         "Cache redirector to report to; when set, cmsd runs beside each xrootd (`all.manager`, `all.role server`).",
     ),
-    # A cache redirector run with these values (`cachemgr demo --fleet`): its cmsd's selection and timeouts
+    # A cache redirector run with these values (`cachemgr demo --fleet`): its cmsd's selection and timeouts; the
+    # caches' own configs do not use them.
     P(
         "cms.lookup_delay",
         "duration",
         "5s",
-        "How long a cache redirector rendered by cachemgr (`demo --fleet`'s) waits for the caches to say they have "
-        "a file (`cms.delay lookup` and `qdl`); a file no cache has is then sent to one picked by `cms.sched`, so "
-        "each miss waits this long once.",
+        "How long the cache redirector waits for the caches to say they have a file (`cms.delay lookup` and "
+        "`qdl`); a file no cache has is then sent to one picked by `cms.sched`, so each miss waits this long once. "
+        "Configures the redirector of `cachemgr demo --fleet`, whose own value (fleet.EXTRA: 1s) overrides it.",
         "seconds",
     ),
     P(
         "cms.startup_delay",
         "duration",
         "90s",
-        "Time after the redirector starts before it redirects clients (`cms.delay startup`), so caches can log in.",
+        "Time after the cache redirector starts before it redirects clients (`cms.delay startup`), so caches can "
+        "log in. Configures the redirector of `cachemgr demo --fleet`, whose own value (fleet.EXTRA: 1s) overrides it.",
         "seconds",
     ),
     P(
@@ -217,7 +219,8 @@ PARAMS: tuple[Param, ...] = (
         "duration",
         "600s",
         "How long a cache that disconnected stays known before it is dropped (`cms.delay drop`): until then "
-        "clients of the files only it has wait for it (`cms.service_delay`); then those files go to another cache.",
+        "clients of the files only it has wait for it (`cms.service_delay`); then those files go to another cache. "
+        "Configures the redirector of `cachemgr demo --fleet`, whose own value (fleet.EXTRA: 5s) overrides it.",
         "seconds",
     ),
     P(
@@ -225,22 +228,26 @@ PARAMS: tuple[Param, ...] = (
         "duration",
         "15s",
         "How long a client is told to wait before asking again when the only caches that have its file are "
-        "disconnected (`cms.delay service`): it retries until they return or are dropped (`cms.drop_delay`).",
+        "disconnected (`cms.delay service`): it retries until they return or are dropped (`cms.drop_delay`). "
+        "Configures the redirector of `cachemgr demo --fleet`, whose own value (fleet.EXTRA: 1s) overrides it.",
         "seconds",
     ),
     P(
         "cms.ping",
         "duration",
         "60s",
-        "Keep-alive interval between the redirector and each cache's cmsd (`cms.ping`); a cache that stops "
-        "answering without closing its connection is logged out after a few intervals (~8 s with 3s, tried).",
+        "Keep-alive interval between the cache redirector and each cache's cmsd (`cms.ping`); a cache that stops "
+        "answering without closing its connection is logged out after a few intervals. "
+        "Configures the redirector of `cachemgr demo --fleet`, whose own value (fleet.EXTRA: 3s) overrides it.",
         "seconds",
     ),
     P(
         "cms.sched",
         "text?",
         None,
-        "Load weights for picking a cache for a miss (`cms.sched`, e.g. `cpu 50 io 50 fuzz 20`); unset: round robin.",
+        "Load weights for the cache redirector's pick of a cache for a miss (`cms.sched`, e.g. "
+        "`cpu 50 io 50 fuzz 20`); unset: round robin. Configures the redirector of `cachemgr demo --fleet`, which "
+        "keeps this value (fleet.EXTRA does not set it).",
     ),
     # Monitoring
     P(

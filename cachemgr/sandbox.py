@@ -76,6 +76,18 @@ class Sandbox:
             start_new_session=True,
         )
 
+    def log_offsets(self) -> dict[str, int]:
+        """Each instance's xrootd log size now (0 while it has none): pass to wait_serving after a restart."""
+        logs = {inst.name: self.log("xrootd", inst.name) for inst in self.instances}
+        return {name: log.stat().st_size if log.exists() else 0 for name, log in logs.items()}
+
+    def wait_serving(self, alive: subprocess.Popen, since: dict[str, int] | None = None, timeout: float = 30) -> None:
+        """Block until every instance's xrootd has initialized (in its log after since[name], from log_offsets:
+        this start's, not an earlier one's); raise StartError when one fails or alive (what runs them) exits."""
+        for inst in self.instances:
+            log = self.log("xrootd", inst.name)
+            process.wait_ready(log, inst.name, alive, timeout=timeout, since=(since or {}).get(inst.name, 0))
+
     def run_tasks(self, *names: str) -> None:
         """Run the rendered crontab's at-start tasks (or only these), in start-up order, as `cachemgr supervise`
         would."""

@@ -165,12 +165,13 @@ def test_the_redirector_config_takes_the_cms_parameters(tmp_path):
     from cachemgr.xrootd import redirector
 
     (v,) = load_nodes(EXAMPLE, ["stashcache-cmsd"], {"cms.lookup_delay": "2s", "cms.sched": "cpu 50 io 50"})
-    text = redirector.render(v, tmp_path, 1094, 1213, None)
+    box = redirector.Redirector(tmp_path, 1094, 1213, 8000, [])
+    text = redirector.render(v, box)
     assert "all.role manager\nall.manager 127.0.0.1:1213\n" in text
     assert "cms.delay lookup 2 startup 90 drop 600 service 15\ncms.ping 60\ncms.sched cpu 50 io 50\n" in text
-    assert "xrd.protocol http" not in text
+    assert "  xrd.protocol http:8000 libXrdHttp.so\n" in text
     (v,) = load_nodes(EXAMPLE, ["stashcache-cmsd"])
-    assert "\ncms.sched" not in redirector.render(v, tmp_path, 1094, 1213, 8000)  # round robin
+    assert "\ncms.sched" not in redirector.render(v, box)  # round robin
 
 
 def test_with_a_redirector_cmsd_answers_from_the_cache_dir_not_the_origin():

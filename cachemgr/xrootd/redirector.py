@@ -26,7 +26,7 @@ class Redirector:
     root: Path
     port: int  # xroot, for clients
     cms_port: int  # where caches' cmsd log in
-    http_port: int | None
+    http_port: int  # xrootd's HTTP, for clients
     daemons: list[process.Daemon]
 
     @property
@@ -46,27 +46,40 @@ class Redirector:
                 raise process.StartError(f"the cache on port {port} did not log in to the redirector", self.log("cmsd"))
             time.sleep(0.05)
 
-    def stop(self) -> None:
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    def stop(self, timeout: float = 5) -> None:
+        """Stop xrootd, then cmsd (SIGTERM; SIGKILL to one still running after timeout)."""
         for daemon in reversed(self.daemons):
-            daemon.stop(timeout=5)
+            daemon.stop(timeout=timeout)
 
 
-def render(v: NodeValues, run: Path, port: int, cms_port: int, http_port: int | None) -> str:
+def render(v: NodeValues, box: Redirector) -> str:
+    """The redirector's config: its ports and paths from box, its selection and timeouts from v's `cms.*`."""
     return (
         environment()
         .get_template("demo-redirector.cfg.j2")
-        .render(v=v.tree(), run=run, port=port, cms_port=cms_port, http_port=http_port, manager=f"127.0.0.1:{cms_port}")
+        .render(
+            v=v.tree(),
+            run=box.run,
+            port=box.port,
+            cms_port=box.cms_port,
+            http_port=box.http_port,
+            manager=box.manager,
+        )
     )
 
 
-def start(root: Path, user: str, v: NodeValues, http: bool = True) -> Redirector:
+def start(root: Path, user: str, v: NodeValues) -> Redirector:
     """Lay out root (run dir, log dir, config) and start cmsd, then xrootd, as user; logs in root/log/."""
-    run = root / "run"
+    box = Redirector(root, process.free_port(), process.free_port(), process.free_port(), [])
+    run = box.run
     for d in (run, root / "log"):
         d.mkdir(parents=True, exist_ok=True)
-    box = Redirector(root, process.free_port(), process.free_port(), process.free_port() if http else None, [])
     config = root / "redirector.cfg"
-    config.write_text(render(v, run, box.port, box.cms_port, box.http_port))
+    config.write_text(render(v, box))
     if process.is_root():  # the daemons run as user: they write run/ and their logs
         uid, gid = files.owner_ids(user)
         root.chmod(0o755)
