@@ -28,7 +28,7 @@ def test_multidisk_node_links_data_and_cinfo_into_its_disks_and_quarantine_stays
             assert cache.read(path) == content
         t = _target("--config", str(cache.config))
         assert t.roots == (cache.root,) and len(t.disks) == 8 and t.user == cache.box.values["xrootd.user"]
-        assert t.origin(cache.root) == cache.instance.origin
+        assert t.origins[cache.root] == cache.instance.origin
         found = sorted(layout.cached_files(t))
         assert [f.path for f in found] == ["/a/b/small.txt", "/a/big.bin"]
         data_disks = {d for d in t.disks if d.name.startswith("data")}

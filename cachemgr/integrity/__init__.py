@@ -3,8 +3,9 @@
 target.py    which cache: `add_arguments(parser, origin=False)` adds --config/--root/--data/--meta/--user
              (and --origin); `from_args(args) -> Target` (raises TargetError: exit 2); `from_config(dir)`;
              `default_config()`: without flags, the installed config the pod's mounted ConfigMap names.
-             Target has roots (namespace roots), disks (data/meta disks), user/uid, origin(root) (the instance's
-             pss.origin host:port, or --origin), run (RunDir or None), reserved (names that are not cache files).
+             Target has roots (namespace roots), disks (data/meta disks), user/uid, origins (root -> the instance's
+             pss.origin host:port, or --origin), configs (root -> the instance's rendered xrootd config, with
+             --config), run (RunDir or None), reserved (names that are not cache files).
 layout.py    the 5.5.3 on-disk layout: `cached_files(target, prefix="/") -> Iterator[CachedFile]` (root, path;
              .data and .cinfo: names in the namespace, links on multi-disk nodes); `normalize(prefix)`
              (ValueError when not absolute), `matches(path, prefix)`, TEMP_SUFFIXES.

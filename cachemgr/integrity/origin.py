@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cachemgr.runtime import xroot
-from cachemgr.runtime.settings import PodConfigError, load
 
 _SETENV = re.compile(r"^\s*setenv\s+(\w+)\s*=\s*(\S+)\s*$")
 _FIELD = re.compile(r"^(Size|MTime):\s+(.+?)\s*$", re.M)
@@ -86,18 +85,10 @@ def url(origin: str) -> str:
     return origin if origin.startswith(("root://", "xroot://")) else f"root://{origin}"
 
 
-def login_env(config: Path, root: Path) -> dict[str, str]:
-    """The setenv lines of the rendered xrootd config of the instance whose namespace root is root."""
+def login_env(cfg: Path) -> dict[str, str]:
+    """The setenv lines of an instance's rendered xrootd config: how it logs in to its origin."""
     try:
-        rt = load(config)
-    except PodConfigError:
-        return {}
-    for inst in rt.instances:
-        if Path(inst.root) == root:
-            cfg = config / f"xrootd-{inst.name}.cfg"
-            try:
-                text = cfg.read_text()
-            except OSError as e:
-                raise OriginError(f"{cfg}: {e.strerror}") from None
-            return dict(m.groups() for m in map(_SETENV.match, text.splitlines()) if m)
-    return {}
+        text = cfg.read_text()
+    except OSError as e:
+        raise OriginError(f"{cfg}: {e.strerror}") from None
+    return dict(m.groups() for m in map(_SETENV.match, text.splitlines()) if m)

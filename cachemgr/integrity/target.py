@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cachemgr.integrity import QUARANTINE
@@ -31,6 +31,7 @@ class Target:
     origins: dict[Path, str]  # root -> its instance's origin (host:port or URL); empty when unknown
     run: RunDir | None  # the pod's run dir (pid files), None stand-alone
     sentinel: str | None = None  # the disk sentinel file: not a cache file
+    configs: dict[Path, Path] = field(default_factory=dict)  # root -> its instance's rendered xrootd config
 
     @property
     def reserved(self) -> tuple[str, ...]:
@@ -43,9 +44,6 @@ class Target:
         if self.user is not None:
             return pwd.getpwnam(self.user).pw_uid
         return os.stat(self.roots[0]).st_uid if self.roots else None
-
-    def origin(self, root: Path) -> str | None:
-        return self.origins.get(root)
 
 
 def add_arguments(p: argparse.ArgumentParser, origin: bool = False) -> None:
@@ -140,4 +138,5 @@ def from_config(config: Path) -> Target:
         origins={Path(i.root): i.origin for i in rt.instances},
         run=rt.run,
         sentinel=rt.sentinel,
+        configs={Path(i.root): config / f"xrootd-{i.name}.cfg" for i in rt.instances},
     )

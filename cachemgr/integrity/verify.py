@@ -32,7 +32,7 @@ from cachemgr.integrity.commands import outcome_line
 from cachemgr.integrity.layout import CachedFile, cached_files, normalize
 from cachemgr.integrity.openfiles import OpenFilesUnknown
 from cachemgr.integrity.remove import Remover
-from cachemgr.integrity.target import Target, TargetError, default_config, from_args
+from cachemgr.integrity.target import Target, TargetError, from_args
 from cachemgr.stats import cinfo
 
 
@@ -70,15 +70,14 @@ def compare(cf: CachedFile, origin: origins.Origin) -> Result:
 
 def _origins(target: Target, args: argparse.Namespace) -> dict[Path, origins.Origin]:
     """Each root's origin and the instance's login to it."""
-    config = None if target.run is None else args.config or default_config()
     found = {}
     for root in target.roots:
-        where = target.origin(root)
+        where = target.origins.get(root)
         if where is None:
             raise TargetError("which origin? --origin URL (or --config DIR)")
         found[root] = origins.Origin(
             url=origins.url(where),
-            env=origins.login_env(config, root) if config else {},
+            env=origins.login_env(target.configs[root]) if root in target.configs else {},
             user=target.user if target.user and os.geteuid() == 0 else None,
             timeout=args.timeout,
         )
