@@ -25,10 +25,10 @@ from pathlib import Path
 
 import psutil
 
-from cachemgr.stats import synth
 from cachemgr.stats.exporter import Exporter
 from cachemgr.stats.scan import CacheScan
 from cachemgr.stats.settings import Settings
+from cachemgr.xcache import synth
 
 FANOUT = 32
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cachemgr.xrootd import process
+from cachemgr.local.xrootd import process
 
 _IN_NETNS = "CACHEMGR_BENCH_NETNS"  # set once we run inside the private namespace, so we re-exec only once
 

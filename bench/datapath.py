@@ -2,7 +2,7 @@
 
 Targets (issue 2): cache hit >= 0.90x and first (miss) read >= 0.50x the direct throughput, measured in
 the same run. The cache is the example site's `local` node as cachemgr renders it (k8s/), relocated by
-`cachemgr.sandbox` with auth off; the origin is the demo's plain xrootd data server.
+`cachemgr.local.sandbox` with auth off; the origin is the demo's plain xrootd data server.
 
 Each round starts a fresh, empty cache and reads: direct, miss, then `--hits` times (direct, hit). Every
 cache read is also divided by the direct read just before it ("paired"), which cancels slow drifts in
@@ -35,11 +35,11 @@ from typing import Any
 import yaml
 from common import private_netns
 
-from cachemgr import sandbox
+from cachemgr.core.units import format_size, parse_size
+from cachemgr.local import sandbox
+from cachemgr.local.xrootd import origin, process
+from cachemgr.render.site import load_nodes
 from cachemgr.values.load import ValuesError
-from cachemgr.values.resolve import load_nodes
-from cachemgr.values.units import format_size, parse_size
-from cachemgr.xrootd import origin, process
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = "local"

@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import private_netns
 
-from cachemgr import sandbox
-from cachemgr.integrity import openfiles
-from cachemgr.integrity.layout import cached_files
 from cachemgr.integrity.target import Target
-from cachemgr.xrootd import origin
+from cachemgr.local import sandbox
+from cachemgr.local.xrootd import origin
+from cachemgr.xcache import openfiles
+from cachemgr.xcache.layout import cached_files
 
 
 def tree(root: Path, files: int) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import common
 
-from cachemgr.values.units import parse_size
+from cachemgr.core.units import parse_size
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ("ORIGIN_XROOT", "ORIGIN_DIR", "REDIRECTOR_XROOT", "FLEET_CACHES", "FLEET_DIRS", "FLEET_PIDS")

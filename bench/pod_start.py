@@ -25,10 +25,10 @@ from pathlib import Path
 
 import psutil
 
-from cachemgr import sandbox
-from cachemgr.podman import node as podman_node
+from cachemgr.core import xroot
+from cachemgr.local import sandbox
+from cachemgr.local.podman import node as podman_node
 from cachemgr.render.engine import instances
-from cachemgr.runtime import xroot
 from cachemgr.values.resolve import NodeValues
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from cachemgr.render.engine import render_node
+from cachemgr.render.site import load_nodes
 from cachemgr.render.write import write_outputs
-from cachemgr.values.resolve import load_nodes
 
 REPO = Path(__file__).resolve().parents[1]
 

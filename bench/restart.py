@@ -3,8 +3,8 @@
 Target (issue 2): <= 2 s from the kill to the first correct read.
 
 A plain origin (the demo's xrootd) serves one file of random bytes. The example site's `local` node, relocated by
-`cachemgr.sandbox` with auth off, runs under `cachemgr supervise`; the file is read once through it, so later reads
-are hits. Each round waits until supervisord has the cache xrootd RUNNING again (past startsecs), kills it with
+`cachemgr.local.sandbox` with auth off, runs under `cachemgr supervise`; the file is read once through it, so later
+reads are hits. Each round waits until supervisord has the cache xrootd RUNNING again (past startsecs), kills it with
 SIGKILL, then starts an HTTP GET of the file every 20 ms until one returns 200 with the right sha256. The figure is
 the time from the kill to the end of that read. A read that never succeeds within --bound seconds fails the bench
 (exit 1). Nothing talks to supervisord between the kill and that read: an XML-RPC call wakes its event loop, which
@@ -45,11 +45,12 @@ from pathlib import Path
 
 import common
 
-from cachemgr import sandbox
-from cachemgr.runtime import health, supervisor_rpc
-from cachemgr.runtime.settings import RunDir, load
-from cachemgr.values.units import parse_size
-from cachemgr.xrootd import origin, process
+from cachemgr.core import supervisor_rpc
+from cachemgr.core.pod import RunDir, load
+from cachemgr.core.units import parse_size
+from cachemgr.local import sandbox
+from cachemgr.local.xrootd import origin, process
+from cachemgr.runtime import health
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = "local"

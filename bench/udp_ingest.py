@@ -4,7 +4,7 @@ python bench/udp_ingest.py [--seconds 2] [--events 10]
 
 A child process pinned to one core runs the real UdpListener with SummaryTotals.handle and
 GstreamTotals.handle; this process, pinned to the other core, sends a 5.5.3 summary packet
-(cachemgr/stats/synth.py's, counters rising) or a g-stream packet (header + --events file_close lines) at
+(cachemgr/xcache/synth.py's, counters rising) or a g-stream packet (header + --events file_close lines) at
 each rate for --seconds, then compares packets handled with packets sent. Reported: the highest rate without
 loss. Targets (issue 5): >= 20k summary packets/s and >= 50k g-stream events/s.
 """
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from cachemgr.stats import synth
+from cachemgr.xcache import synth
 
 REPO = Path(__file__).resolve().parents[1]
 

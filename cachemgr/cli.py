@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cachemgr.params import BY_NAME
-from cachemgr.runtime.settings import CONFIGMAP_MOUNT, RunDir
+from cachemgr.core.params import BY_NAME
+from cachemgr.core.pod import CONFIGMAP_MOUNT, RunDir
 from cachemgr.stats import settings as exporter_settings
 from cachemgr.values.load import Problem, ValuesError
 
@@ -22,7 +22,7 @@ def _print_problems(problems: list[Problem]) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from cachemgr import docs
+    from cachemgr.render import docs
 
     print(docs.parameters_markdown() if args.markdown else docs.parameters_text(), end="" if args.markdown else "\n")
     return 0
@@ -31,8 +31,8 @@ def cmd_params(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from cachemgr.k8s.refusals import render_accepted
     from cachemgr.render.engine import render_fleet
+    from cachemgr.render.site import load_nodes
     from cachemgr.render.write import write_outputs
-    from cachemgr.values.resolve import load_nodes
 
     nodes = load_nodes(args.values, args.nodes or None, cron_dir=args.cron)
     rendered = render_accepted(nodes)
@@ -46,11 +46,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from cachemgr.check import check
+    from cachemgr.local.check import check
 
     if args.installed:
+        from cachemgr.core.pod import PodConfigError, load
         from cachemgr.runtime import preflight
-        from cachemgr.runtime.settings import PodConfigError, load
 
         try:
             problems = preflight.auth_problems(load(args.installed))
@@ -107,8 +107,8 @@ def cmd_supervise(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    from cachemgr.core.pod import PodConfigError, load
     from cachemgr.runtime import health
-    from cachemgr.runtime.settings import PodConfigError, load
 
     try:
         problems = (health.ready if args.ready else health.live)(load(args.config))
@@ -119,8 +119,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
+    from cachemgr.core.pod import PodConfigError, load
     from cachemgr.runtime import selftest
-    from cachemgr.runtime.settings import PodConfigError, load
 
     try:
         rt = load(args.config)
@@ -132,7 +132,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.fleet is not None:
-        from cachemgr import fleet
+        from cachemgr.local import fleet
 
         if args.auth or args.pod or args.node != "local":
             print(
@@ -142,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 2
 
         return fleet.run(args.values, args.fleet)
-    from cachemgr import demo
+    from cachemgr.local import demo
 
     return demo.run(args.values, args.node, args.auth, args.pod)
 
@@ -150,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_cinfo(args: argparse.Namespace) -> int:
     import json
 
-    from cachemgr.stats import cinfo
+    from cachemgr.xcache import cinfo
 
     status = 0
     for path in args.files:
@@ -191,7 +191,7 @@ def cmd_verify_origin(args: argparse.Namespace) -> int:
 
 
 def cmd_exporter(args: argparse.Namespace) -> int:
-    from cachemgr.runtime.settings import PodConfigError, load
+    from cachemgr.core.pod import PodConfigError, load
     from cachemgr.stats import exporter
 
     try:
@@ -203,7 +203,7 @@ def cmd_exporter(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from cachemgr import status
+    from cachemgr.stats import status
 
     try:
         nodes = status.from_prometheus(args.prometheus) if args.prometheus else status.from_exporter(args.metrics)

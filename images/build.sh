@@ -24,9 +24,9 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   engine=docker
 elif command -v podman >/dev/null; then
   engine=podman
-  # This machine's defaults (crun on hybrid cgroups) may not run containers: cachemgr/podman/containers.conf
+  # This machine's defaults (crun on hybrid cgroups) may not run containers: cachemgr/local/podman/containers.conf
   # unless the caller names another.
-  export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/cachemgr/podman/containers.conf}"
+  export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/cachemgr/local/podman/containers.conf}"
 else
   say "neither a docker engine nor podman is available (images/install.sh --container installs podman)"
   exit 1

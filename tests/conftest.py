@@ -10,7 +10,7 @@ import pytest
 from support import MINIMAL_SITE, REPO
 from support.demo import start
 
-from cachemgr import sandbox
+from cachemgr.local import sandbox
 
 
 @pytest.fixture

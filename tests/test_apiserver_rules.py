@@ -14,7 +14,7 @@ import yaml
 from kubernetes.client import V1ConfigMap, V1Deployment
 from support import EXAMPLE, REPO
 
-from cachemgr.k8s import quantity
+from cachemgr.core import quantity
 from cachemgr.k8s.objects import DecodeError, load
 from cachemgr.k8s.rules import RULES, refusals
 

@@ -22,11 +22,11 @@ from support.clients import curl, xrdcp
 from support.origin import serving
 from support.tokens import TokenIssuer, prefill_keycache
 
-from cachemgr import sandbox
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.throwaway import Reader, write_reader
-from cachemgr.values.resolve import load_nodes
-from cachemgr.xrootd.origin import Origin
+from cachemgr.local import sandbox
+from cachemgr.local.xrootd.origin import Origin
+from cachemgr.render.site import load_nodes
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -23,10 +23,9 @@ from support.origin import serving
 from support.pod import Pod
 from support.wait import eventually
 
-from cachemgr import files
+from cachemgr.core import files, supervisor_rpc
 from cachemgr.credentials import throwaway, x509
-from cachemgr.runtime import supervisor_rpc
-from cachemgr.xrootd import origin, process
+from cachemgr.local.xrootd import origin, process
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support import EXAMPLE, cachemgr, processes_naming
 
-from cachemgr.check import check
+from cachemgr.local.check import check
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -20,7 +20,7 @@ def test_every_example_node_starts_under_real_xrootd():
 
 def test_started_daemons_per_node(monkeypatch):
     """Each instance (and cmsd beside it with a redirector) really reached `initialization completed`."""
-    from cachemgr import sandbox
+    from cachemgr.local import sandbox
 
     started: dict[str, list[str]] = {}
     real = sandbox.Sandbox.start_daemons

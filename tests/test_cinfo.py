@@ -20,7 +20,7 @@ from support.clients import curl, xrdcp
 from support.demo import add_origin_file, start
 from support.wait import eventually
 
-from cachemgr.stats import cinfo, synth
+from cachemgr.xcache import cinfo, synth
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -12,10 +12,10 @@ from support.metrics import collect
 from support.scheduling import run
 
 from cachemgr.render.engine import render_node
+from cachemgr.render.site import load_nodes
 from cachemgr.scheduler import crontab, schedules
 from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.tasks import TASKS
-from cachemgr.values.resolve import load_nodes
 
 AUTH_NODE = "node:\n  hostname: n1.example.org\nauth:\n  enabled: true\n"
 

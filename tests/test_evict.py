@@ -9,10 +9,9 @@ import pytest
 from support import cachemgr
 from support.cache import PausedRead, running, wait_closed
 
-from cachemgr.integrity import QUARANTINE
-from cachemgr.integrity.layout import cached_files
-from cachemgr.integrity.remove import CHUNK, Remover
 from cachemgr.integrity.target import Target
+from cachemgr.xcache.layout import QUARANTINE, cached_files
+from cachemgr.xcache.remove import CHUNK, Remover
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -24,7 +24,7 @@ from support import REPO, processes_naming
 from support.fleet import CLIENT_ENV, Fleet, start
 from support.wait import eventually
 
-from cachemgr.stats import cinfo
+from cachemgr.xcache import cinfo
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

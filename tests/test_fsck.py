@@ -12,13 +12,14 @@ import pytest
 from support import cachemgr
 from support.cache import Cache, PausedRead, running
 
-from cachemgr.integrity import QUARANTINE, openfiles
 from cachemgr.integrity.fsck import Checks, Finding, confirm
 from cachemgr.integrity.fsck import check as fsck_check
 from cachemgr.integrity.target import Target
 from cachemgr.runtime.selftest import plant
 from cachemgr.stats.collectors.fsck import FsckCollector
 from cachemgr.stats.scan import CacheScan
+from cachemgr.xcache import openfiles
+from cachemgr.xcache.layout import QUARANTINE
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from support import REPO
 
-from cachemgr.params import BY_NAME
-from cachemgr.runtime.settings import CONFIGMAP_MOUNT
+from cachemgr.core.params import BY_NAME
+from cachemgr.core.pod import CONFIGMAP_MOUNT
 
 DOCKERFILE = (REPO / "images" / "Dockerfile").read_text()
 

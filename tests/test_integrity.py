@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from support.cache import PausedRead, running, wait_closed
 
-from cachemgr.integrity import QUARANTINE, layout, openfiles, target
-from cachemgr.integrity.remove import Remover, prune
+from cachemgr.integrity import target
+from cachemgr.xcache import layout, openfiles
+from cachemgr.xcache.layout import QUARANTINE
+from cachemgr.xcache.remove import Remover, prune
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

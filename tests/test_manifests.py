@@ -17,9 +17,9 @@ import pytest
 import yaml
 from support import EXAMPLE, REPO, cachemgr
 
+from cachemgr.core.pod import CONFIGMAP_MOUNT
 from cachemgr.render.engine import render_node
-from cachemgr.runtime.settings import CONFIGMAP_MOUNT
-from cachemgr.values.resolve import load_nodes
+from cachemgr.render.site import load_nodes
 
 NODES = sorted(p.stem for p in (EXAMPLE / "nodes").glob("*.yaml"))
 HOSTPATH_TYPES = {"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"}

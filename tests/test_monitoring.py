@@ -17,7 +17,7 @@ from support.metrics import by_label, samples, scrape
 from support.promserver import api, prometheus, query
 from support.wait import eventually
 
-from cachemgr.params import BY_NAME
+from cachemgr.core.params import BY_NAME
 from cachemgr.stats.registry import COLLECTORS, Scrape
 
 MONITORING = REPO / "k8s" / "monitoring"

@@ -40,12 +40,12 @@ from test_demo_auth import (  # noqa: F401
     test_the_self_test_reaches_the_protected_origin,
 )
 
-from cachemgr import sandbox
-from cachemgr.params import BY_NAME
-from cachemgr.podman import engine, transform
-from cachemgr.podman import node as podman_node
-from cachemgr.stats import cinfo
-from cachemgr.xrootd import origin, process
+from cachemgr.core.params import BY_NAME
+from cachemgr.local import sandbox
+from cachemgr.local.podman import engine, transform
+from cachemgr.local.podman import node as podman_node
+from cachemgr.local.xrootd import origin, process
+from cachemgr.xcache import cinfo
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed", "image")
 

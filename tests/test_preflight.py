@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import EXAMPLE, cachemgr
 
-from cachemgr import sandbox
+from cachemgr.local import sandbox
 
 ISSUER = [{"path": "/user/ligo", "account": "ligo", "issuers": [{"url": "https://token.example.org"}]}]
 
@@ -65,8 +65,8 @@ def test_missing_ca_dir_gridmap_and_scitokens(box):
 
 
 def test_supervise_leaves_the_auth_instance_out_and_says_why(box, capsys):
+    from cachemgr.core.pod import load
     from cachemgr.runtime import supervise
-    from cachemgr.runtime.settings import load
 
     cadir = Path(box.values["auth.cadir"])
     for path in cadir.glob("*.0"):  # fix-certs passes (it reads the host cert); xrootd would fail on this
@@ -80,8 +80,8 @@ def test_supervise_leaves_the_auth_instance_out_and_says_why(box, capsys):
 def test_supervise_runs_start_tasks_in_start_up_order_and_skips_those_needing_the_host_cert(box, capsys):
     """Whatever the crontab's order, fix-certs runs first; when it fails, refresh-proxy (which needs the host
     cert too) is skipped and the rest still run."""
+    from cachemgr.core.pod import load
     from cachemgr.runtime import supervise
-    from cachemgr.runtime.settings import load
 
     crontab = box.config_dir / "cachemgr.crontab"
     crontab.write_text("\n".join(reversed(crontab.read_text().splitlines())) + "\n")

@@ -8,10 +8,10 @@ import os
 import yaml
 from support import EXAMPLE, REPO, cachemgr
 
-from cachemgr.docs import parameters_markdown
-from cachemgr.params import PARAMS
+from cachemgr.core.params import PARAMS
+from cachemgr.render.docs import parameters_markdown
 from cachemgr.render.engine import CONFIGMAP_FILES, render_node
-from cachemgr.values.resolve import load_nodes
+from cachemgr.render.site import load_nodes
 
 NODE = "node:\n  hostname: n1.example.org\n"
 
@@ -162,7 +162,7 @@ def test_no_output_file_is_group_writable(tmp_path):
 
 
 def test_the_redirector_config_takes_the_cms_parameters(tmp_path):
-    from cachemgr.xrootd import redirector
+    from cachemgr.local.xrootd import redirector
 
     (v,) = load_nodes(EXAMPLE, ["stashcache-cmsd"], {"cms.lookup_delay": "2s", "cms.sched": "cpu 50 io 50"})
     box = redirector.Redirector(tmp_path, 1094, 1213, 8000, [])

@@ -19,8 +19,8 @@ from support.origin import serving
 from support.pod import Pod
 from support.wait import eventually
 
-from cachemgr.runtime import xroot
-from cachemgr.xrootd import process
+from cachemgr.core import xroot
+from cachemgr.local.xrootd import process
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

@@ -28,7 +28,7 @@ from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.stats.registry import Scrape, build
 from cachemgr.stats.settings import Settings
 from cachemgr.stats.streams import GstreamTotals, SummaryTotals
-from cachemgr.stats.synth import GSTREAM, summary_packet
+from cachemgr.xcache.synth import GSTREAM, summary_packet
 
 
 def summary(*packets: bytes) -> SummaryCollector:

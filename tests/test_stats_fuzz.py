@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.metrics import collect
 
-from cachemgr.stats import cinfo, synth
 from cachemgr.stats.collectors.gstream import GstreamCollector
 from cachemgr.stats.collectors.summary import SummaryCollector
 from cachemgr.stats.scan import CacheScan, Totals
 from cachemgr.stats.streams import BadPacket, GstreamTotals, SummaryTotals, parse_summary, prefix
-from cachemgr.stats.synth import GSTREAM, summary_packet
+from cachemgr.xcache import cinfo, synth
+from cachemgr.xcache.synth import GSTREAM, summary_packet
 
 FUZZ_EXAMPLES = int(os.environ.get("CACHEMGR_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

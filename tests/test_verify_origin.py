@@ -15,8 +15,8 @@ from support.clients import xrdcp
 from support.demo import Demo, add_origin_file
 from support.wait import eventually
 
-from cachemgr.stats import cinfo
-from cachemgr.xrootd.process import free_port
+from cachemgr.local.xrootd.process import free_port
+from cachemgr.xcache import cinfo
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 

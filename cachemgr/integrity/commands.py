@@ -7,12 +7,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from cachemgr import files
+from cachemgr.core import files
 from cachemgr.integrity import fsck as checks
-from cachemgr.integrity.layout import cached_files, normalize
-from cachemgr.integrity.openfiles import OpenFilesUnknown
-from cachemgr.integrity.remove import Outcome, Remover, prune
 from cachemgr.integrity.target import Target, TargetError, from_args
+from cachemgr.xcache.layout import cached_files, normalize
+from cachemgr.xcache.openfiles import OpenFilesUnknown
+from cachemgr.xcache.remove import Outcome, Remover, prune
 
 
 def _usage(command: str, e: Exception) -> int:

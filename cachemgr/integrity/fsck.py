@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from cachemgr.integrity.layout import TEMP_SUFFIXES, CachedFile, normalize
-from cachemgr.integrity.remove import Outcome, Remover
 from cachemgr.integrity.target import Target
-from cachemgr.stats import cinfo
-from cachemgr.stats.scan import SUFFIX, Pool, Unit, default_workers, read_at, split
+from cachemgr.xcache import cinfo
+from cachemgr.xcache.layout import SUFFIX, TEMP_SUFFIXES, CachedFile, normalize
+from cachemgr.xcache.remove import Outcome, Remover
+from cachemgr.xcache.walk import Pool, Unit, default_workers, read_at, split
 
 # Every kind of finding, in report order: what it means.
 KINDS = {

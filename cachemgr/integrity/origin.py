@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cachemgr.runtime import xroot
+from cachemgr.core import xroot
 
 _SETENV = re.compile(r"^\s*setenv\s+(\w+)\s*=\s*(\S+)\s*$")
 _FIELD = re.compile(r"^(Size|MTime):\s+(.+?)\s*$", re.M)

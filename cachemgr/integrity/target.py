@@ -13,10 +13,10 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cachemgr.integrity import QUARANTINE
-from cachemgr.params import BY_NAME
-from cachemgr.runtime.settings import CONFIGMAP_MOUNT, PodConfigError, RunDir, load
-from cachemgr.tasks.base import default, duration, size
+from cachemgr.core.args import default, duration, size
+from cachemgr.core.params import BY_NAME
+from cachemgr.core.pod import CONFIGMAP_MOUNT, PodConfigError, RunDir, load
+from cachemgr.xcache.layout import QUARANTINE
 
 
 class TargetError(Exception):

@@ -29,11 +29,11 @@ from pathlib import Path
 
 from cachemgr.integrity import origin as origins
 from cachemgr.integrity.commands import outcome_line
-from cachemgr.integrity.layout import CachedFile, cached_files, normalize
-from cachemgr.integrity.openfiles import OpenFilesUnknown
-from cachemgr.integrity.remove import Remover
 from cachemgr.integrity.target import Target, TargetError, from_args
-from cachemgr.stats import cinfo
+from cachemgr.xcache import cinfo
+from cachemgr.xcache.layout import CachedFile, cached_files, normalize
+from cachemgr.xcache.openfiles import OpenFilesUnknown
+from cachemgr.xcache.remove import Remover
 
 
 @dataclass(frozen=True)

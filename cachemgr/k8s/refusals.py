@@ -15,9 +15,9 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
+from cachemgr.core.params import PARAMS
 from cachemgr.k8s import rules
 from cachemgr.k8s.objects import ApiObject, DecodeError, Path, Refusal, node_objects
-from cachemgr.params import PARAMS
 from cachemgr.render.engine import RenderedNode, render_node
 from cachemgr.values.load import Path_, Problem, ValuesError, dotted
 from cachemgr.values.resolve import NodeValues

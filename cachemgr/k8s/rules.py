@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cachemgr.k8s import names, quantity
+from cachemgr.core import quantity
+from cachemgr.k8s import names
 from cachemgr.k8s.objects import ApiObject, Path, Refusal
 
 Check = Callable[[Any], Iterator[Refusal]]

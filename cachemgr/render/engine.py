@@ -15,11 +15,12 @@ import jinja2
 import yaml
 from pydantic import BaseModel
 
-from cachemgr.runtime.settings import CONFIGMAP_MOUNT, RUNTIME_JSON, Auth, Instance, Paths, RunDir, Runtime, Selftest
+from cachemgr.core.pod import CONFIGMAP_MOUNT, RUNTIME_JSON, Auth, Instance, RunDir, Runtime, Selftest
+from cachemgr.core.units import format_size
 from cachemgr.scheduler import schedules
 from cachemgr.stats import settings as exporter_settings
+from cachemgr.values.derive import derive
 from cachemgr.values.resolve import NodeValues, lists_dns
-from cachemgr.values.units import format_size
 
 
 @dataclass(frozen=True)
@@ -152,33 +153,26 @@ def _context(v: NodeValues) -> dict[str, Any]:
 
 
 def _runtime(v: NodeValues, found: list[Instance], files: list[str]) -> Runtime:
-    """What `cachemgr supervise`, `health`, `selftest` and `exporter` need to know in the pod (runtime.json)."""
-    return Runtime(
+    """What `cachemgr supervise`, `health`, `selftest` and `exporter` need to know in the pod (runtime.json): the
+    parameters as they are (core/pod.py names them), and here only what derives from several."""
+    return derive(
+        Runtime,
+        v,
         files=files,
-        user=v["xrootd.user"],
-        paths=Paths(config=v["paths.config"], run=v["paths.run"], log=v["paths.log"]),
         instances=found,
         disks=disks(v),
         sentinel=v["cache.sentinel"] or None,
-        disk_high=v["cache.disk_high"],
-        inode_high=v["cache.inode_high"],
-        blocksize=v["cache.blocksize"],
-        drain=v["k8s.drain"],
-        auth=Auth(
-            enabled=v["auth.enabled"],
-            hostcert=v["auth.hostcert"],
+        auth=derive(
+            Auth,
+            v,
             hostcert_secret=v["auth.hostcert_secret"] if v["auth.hostcert_from"] == "secret" else None,
-            xrd_dir=v["auth.xrd_dir"],
-            cadir=v["auth.cadir"],
-            gridmap=v["auth.gridmap"],
             scitokens=f"{v['paths.config']}/scitokens.cfg" if _has_issuers(v) else None,
         ),
-        selftest=Selftest(
-            interval=v["selftest.interval"],
-            miss_path=v["selftest.miss_path"],
+        selftest=derive(
+            Selftest,
+            v,
             # Another origin may not have the public instance's probe file: no default then.
             auth_miss_path=v["selftest.auth_miss_path"] or (None if v["origin.auth"] else v["selftest.miss_path"]),
-            timeout=v["selftest.timeout"],
         ),
         exporter=exporter_settings.section(v),
     )

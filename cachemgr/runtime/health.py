@@ -11,8 +11,8 @@ import os
 import time
 from pathlib import Path
 
-from cachemgr.runtime import supervisor_rpc, xroot
-from cachemgr.runtime.settings import Runtime
+from cachemgr.core import supervisor_rpc, xroot
+from cachemgr.core.pod import Runtime
 
 
 def disk_problems(rt: Runtime) -> list[str]:

@@ -11,7 +11,7 @@ import pwd
 import stat
 from pathlib import Path
 
-from cachemgr.runtime.settings import Runtime
+from cachemgr.core.pod import Runtime
 
 KEY_MODES = (0o600, 0o400)  # GSI accepts up to 0640, TLS only these
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from supervisor import childutils
 
-from cachemgr import files
+from cachemgr.core import files
 
 
 def record(counts: dict[str, dict[str, Any]], headers: dict[str, str]) -> None:

@@ -21,11 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cachemgr import files
-from cachemgr.runtime import supervisor_rpc
+from cachemgr.core import files, supervisor_rpc
+from cachemgr.core.pod import Instance, Runtime
 from cachemgr.runtime.health import disk_problems
-from cachemgr.runtime.settings import Instance, Runtime
-from cachemgr.stats.cinfo import Cinfo, encode, n_blocks
+from cachemgr.xcache.cinfo import Cinfo, encode, n_blocks
 
 PLANT_DIR = ".cachemgr-selftest"
 PLANT_SIZE = 64 * 1024

@@ -21,14 +21,14 @@ from pathlib import Path
 import expandvars
 import psutil
 
-from cachemgr import files
-from cachemgr.runtime import preflight, supervisor_rpc
+from cachemgr.core import files, supervisor_rpc
+from cachemgr.core.pod import RUNTIME_JSON, PodConfigError, Runtime, load
+from cachemgr.runtime import preflight
 from cachemgr.runtime.logs import Relay
-from cachemgr.runtime.settings import RUNTIME_JSON, PodConfigError, Runtime, load
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.scheduler.state import TaskStates
-from cachemgr.tasks import TASKS, at_start
+from cachemgr.tasks import TASKS
 from cachemgr.values.load import ValuesError
 
 # While draining: look for the last client going every DRAIN_POLL s (the pod stops soon after it), say so every
@@ -106,7 +106,7 @@ def run_start_tasks(rt: Runtime) -> bool:
         secret = f" (is the Secret {rt.auth.hostcert_secret} there?)" if rt.auth.hostcert_secret else ""
         auth = leave_out_auth(rt, f"no host certificate at {rt.auth.hostcert}{secret}")
     state = TaskStates(rt.run.tasks)
-    for entry in at_start(crontab.load(rt.config / "cachemgr.crontab")):
+    for entry in crontab.at_start(crontab.load(rt.config / "cachemgr.crontab")):
         spec = TASKS.get(entry.task)  # None: a site's own task (cron/), which needs nothing of cachemgr's
         if spec and spec.needs_host_cert and not auth:
             continue

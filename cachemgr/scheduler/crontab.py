@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from croniter import croniter
 
-from cachemgr.tasks import TASKS
-from cachemgr.tasks.base import duration
+from cachemgr.core.args import duration
+from cachemgr.tasks import TASKS, start_rank
 from cachemgr.values.load import Problem, ValuesError
 
 SITE = "site:"  # a site's own task: site:/absolute/path/of/an/executable in the image
@@ -118,6 +119,11 @@ def repeated(entries: list[CronEntry]) -> list[Problem]:
             problems.append(Problem(e.source, e.line, e.task, f"already scheduled at {was.source}:{was.line}"))
         first.setdefault(e.task, e)
     return problems
+
+
+def at_start(entries: Iterable[CronEntry]) -> list[CronEntry]:
+    """A crontab's --at-start entries, in start-up order: what supervise (and the sandbox) run first."""
+    return sorted((e for e in entries if e.at_start), key=lambda e: start_rank(e.task))
 
 
 def load(path: Path) -> list[CronEntry]:

@@ -8,12 +8,12 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cachemgr.core.units import format_duration
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.crontab import CronEntry
 from cachemgr.tasks import TASKS
 from cachemgr.tasks.base import CrontabLine
 from cachemgr.values.load import Problem, ValuesError, dotted, shown_path
-from cachemgr.values.units import format_duration
 
 if TYPE_CHECKING:
     from cachemgr.values.resolve import NodeValues

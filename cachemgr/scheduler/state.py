@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cachemgr import files
+from cachemgr.core import files
 
 EMPTY = {
     "last_start": None,

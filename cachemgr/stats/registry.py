@@ -1,12 +1,15 @@
 """The exporter's collectors by name, as node_exporter has them, and the scrape that runs them isolated.
 
-Each collector is built from the node's exporter settings and can be turned off by name (settings.disable). A
-collector that raises costs only its own metrics: the scrape still answers with every other one, and says which
+A collector is one module of stats/collectors/, named by it and found there at import: there is no list to edit.
+Each is built from the node's exporter settings and can be turned off by name (settings.disable). A collector that
+raises costs only its own metrics: the scrape still answers with every other one, and says which
 failed in cachemgr_scrape_collector_success{collector}; the exporter's log says why, once per change.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 import threading
 import time
@@ -17,29 +20,28 @@ from pathlib import Path
 from prometheus_client.core import Metric
 
 import cachemgr
+from cachemgr.stats import collectors
 from cachemgr.stats.collectors import Collector, Family
-from cachemgr.stats.collectors.cache_scan import CacheScanCollector
-from cachemgr.stats.collectors.credentials import CredentialsCollector
-from cachemgr.stats.collectors.filesystem import FilesystemCollector
-from cachemgr.stats.collectors.fsck import FsckCollector
-from cachemgr.stats.collectors.gstream import GstreamCollector
-from cachemgr.stats.collectors.processes import ProcessesCollector
-from cachemgr.stats.collectors.selftest import SelftestCollector
-from cachemgr.stats.collectors.summary import SummaryCollector
-from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.stats.settings import Settings
 
-COLLECTORS: dict[str, type[Collector]] = {
-    "cache_scan": CacheScanCollector,
-    "filesystem": FilesystemCollector,
-    "summary": SummaryCollector,
-    "gstream": GstreamCollector,
-    "tasks": TasksCollector,
-    "credentials": CredentialsCollector,
-    "selftest": SelftestCollector,
-    "fsck": FsckCollector,
-    "processes": ProcessesCollector,
-}
+
+def _discover() -> dict[str, type[Collector]]:
+    """Every module of the collectors package, by its name, with the one Collector it defines."""
+    found: dict[str, type[Collector]] = {}
+    for info in pkgutil.iter_modules(collectors.__path__):
+        module = importlib.import_module(f"{collectors.__name__}.{info.name}")
+        defined = [
+            c
+            for c in vars(module).values()
+            if isinstance(c, type) and issubclass(c, Collector) and c.__module__ == module.__name__
+        ]
+        if len(defined) != 1:
+            raise ImportError(f"{module.__name__} defines {len(defined)} collectors: a module is one collector")
+        found[info.name] = defined[0]
+    return found
+
+
+COLLECTORS: dict[str, type[Collector]] = _discover()
 
 SUCCESS = Family(
     "cachemgr_scrape_collector_success", "1 when the collector's input read and its metrics are here.", ("collector",)

@@ -13,10 +13,10 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cachemgr.k8s import quantity
-from cachemgr.params import BY_NAME
-from cachemgr.runtime.settings import PodConfigError, RunDir, Runtime
-from cachemgr.values.units import parse_duration
+from cachemgr.core import quantity
+from cachemgr.core.params import BY_NAME
+from cachemgr.core.pod import PodConfigError, RunDir, Runtime
+from cachemgr.core.units import parse_duration
 
 if TYPE_CHECKING:
     from cachemgr.values.resolve import NodeValues
@@ -73,19 +73,21 @@ class Settings:
 
 def section(v: NodeValues) -> dict[str, Any]:
     """runtime.json's "exporter" section: every field but run_dir, which is runtime.json's paths.run."""
+    from cachemgr.values.derive import derived_fields  # rendering only: the exporter reads, without pydantic
+
     auth = v["auth.enabled"]
-    own = {
-        "listen": f"{v['exporter.address']}:{v['ports.metrics']}",
-        "host_cert": f"{v['auth.xrd_dir']}/xrdcert.pem" if auth else None,
-        "proxy": v["auth.proxy"] if auth else None,
-        "ca_dir": v["auth.cadir"] if auth else None,
-        "memory_limit": int(quantity.parse(v["k8s.memory_limit"])),
-    }
-    return {
-        f.name: v[f.metadata["param"]] if "param" in f.metadata else own[f.name]
-        for f in fields(Settings)
-        if f.name != "run_dir"
-    }
+    values = derived_fields(
+        Settings,
+        v,
+        listen=f"{v['exporter.address']}:{v['ports.metrics']}",
+        host_cert=f"{v['auth.xrd_dir']}/xrdcert.pem" if auth else None,
+        proxy=v["auth.proxy"] if auth else None,
+        ca_dir=v["auth.cadir"] if auth else None,
+        memory_limit=int(quantity.parse(v["k8s.memory_limit"])),
+        run_dir=None,
+    )
+    del values["run_dir"]
+    return values
 
 
 _TYPES: dict[str, Callable[[Any], Any]] = {"Path": Path, "str": str, "int": int, "float": float}

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cachemgr.params import BY_NAME
-from cachemgr.values.units import parse_duration, parse_size
+from cachemgr.core.args import default, duration
+from cachemgr.core.params import BY_NAME
 
 if TYPE_CHECKING:
     from cachemgr.values.resolve import NodeValues
@@ -22,27 +22,6 @@ if TYPE_CHECKING:
 
 class TaskError(Exception):
     """The task refused or failed; nothing it manages was changed."""
-
-
-def default(name: str) -> Any:
-    """A parameter's default, as the option's default (so the task and the values agree)."""
-    return BY_NAME[name].default
-
-
-def duration(text: str) -> int:
-    """argparse type for durations such as 48h (argparse applies it to string defaults too)."""
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def size(text: str) -> int:
-    """argparse type for sizes such as 10g."""
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def always(v: NodeValues) -> bool:
@@ -120,13 +99,15 @@ class TaskSpec:
     TaskError. when: whether the node's crontab has the task (its schedule is the site's, in cron/).
     needs_host_cert: `cachemgr supervise` skips it at start when the node has no usable host certificate;
     installs_host_cert: its failing at start means there is none (later tasks that need it are skipped and the
-    authenticated instance is left out).
+    authenticated instance is left out). start_order: where it comes in start-up order (and in the crontab), lowest
+    first; equal ones by name.
     """
 
     name: str
     doc: str
     run: Callable[[argparse.Namespace], str]
     options: tuple[Option, ...]
+    start_order: int
     when: Callable[[NodeValues], bool] = always
     needs_host_cert: bool = False
     installs_host_cert: bool = False

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from cryptography import x509 as cx509
 
-from cachemgr import files
+from cachemgr.core import files
+from cachemgr.core.args import duration
 from cachemgr.credentials.x509 import CredentialError, load_cert, load_crl, now
-from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled, duration
+from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled
 
 _SAYS = re.compile(r"^(?:ERROR|WARN|VERBOSE\(0\))\s+(.*)$")
 
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> str:
 
 SPEC = TaskSpec(
     name="fetch-crl",
+    start_order=20,
     doc=__doc__,
     run=run,
     when=auth_enabled,

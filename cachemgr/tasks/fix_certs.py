@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cachemgr import files
+from cachemgr.core import files
 from cachemgr.credentials import x509
 from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled
 
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> str:
 
 SPEC = TaskSpec(
     name="fix-certs",
+    # First: without the host cert, what needs it is skipped.
+    start_order=10,
     doc=__doc__,
     run=run,
     when=auth_enabled,

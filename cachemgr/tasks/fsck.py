@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cachemgr.tasks.base import Option, TaskError, TaskSpec, duration, size
+from cachemgr.core.args import duration, size
+from cachemgr.tasks.base import Option, TaskError, TaskSpec
 
 
 def run(args: argparse.Namespace) -> str:
     # Imported here: every `cachemgr task` run imports all task modules, and the walk's imports cost ~0.2 s.
     from cachemgr.integrity.commands import run_fsck
-    from cachemgr.integrity.openfiles import OpenFilesUnknown
     from cachemgr.integrity.target import TargetError, from_config
+    from cachemgr.xcache.openfiles import OpenFilesUnknown
 
     try:
         target = from_config(args.config)
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> str:
 
 SPEC = TaskSpec(
     name="fsck",
+    # Never at start in the site's cron/: a big cache takes minutes and would hold up the pod.
+    start_order=50,
     doc=__doc__,
     run=run,
     options=(

@@ -12,9 +12,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cachemgr import files
+from cachemgr.core import files
+from cachemgr.core.args import duration
 from cachemgr.gridmap import mapfile, sources
-from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled, duration
+from cachemgr.tasks.base import Option, TaskError, TaskSpec, auth_enabled
 
 if TYPE_CHECKING:  # the node's values are the renderer's; a task run does not load them
     from cachemgr.values.resolve import NodeValues
@@ -71,6 +72,7 @@ def _local(v: NodeValues) -> str | None:
 
 SPEC = TaskSpec(
     name="gridmap",
+    start_order=40,
     doc=__doc__,
     run=run,
     when=auth_enabled,

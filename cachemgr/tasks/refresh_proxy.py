@@ -15,9 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cachemgr import files
+from cachemgr.core import files
+from cachemgr.core.args import duration
 from cachemgr.credentials import x509
-from cachemgr.tasks.base import Option, TaskError, TaskSpec, duration
+from cachemgr.tasks.base import Option, TaskError, TaskSpec
 
 if TYPE_CHECKING:
     from cachemgr.values.resolve import NodeValues
@@ -80,6 +81,7 @@ def _uses_proxy(v: NodeValues) -> bool:
 
 SPEC = TaskSpec(
     name="refresh-proxy",
+    start_order=30,
     doc=__doc__,
     run=run,
     when=_uses_proxy,

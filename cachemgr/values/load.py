@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from cachemgr.params import BY_NAME
+from cachemgr.core.params import BY_NAME
 
 Path_ = tuple[str | int, ...]
 

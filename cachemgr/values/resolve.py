@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import expandvars
 from pydantic import TypeAdapter, ValidationError
 
-from cachemgr.params import BY_NAME, PARAMS
+from cachemgr.core.params import BY_NAME, PARAMS
 from cachemgr.values.load import Entry, Path_, Problem, ValuesError, dotted, flatten, read_yaml, shown_path
-from cachemgr.values.rules import cross_checks
+from cachemgr.values.rules import Blame, cross_checks
 from cachemgr.values.types import KINDS
 
-if TYPE_CHECKING:
-    from cachemgr.scheduler.crontab import CronEntry
+# A check a caller adds to the cross-checks: what only the layers above the values know (the collectors' names).
+Check = Callable[[dict[str, Any], Blame], list[Problem]]
 
 # Names of files and directories that render writes beside the node manifests in k8s/.
 RESERVED_NODE_NAMES = {"site", "nodes", "kustomize", "fleet"}
@@ -31,7 +31,9 @@ class NodeValues:
     flat: dict[str, Any]
     sources: dict[str, tuple[str, int]]  # parameter -> (file, line) it was set at; node file, line 1 for defaults
     entries: dict[str, Entry] = field(default_factory=dict)  # parameters set in a file, with their items' lines
-    schedules: tuple[CronEntry, ...] = ()  # the site's cron/ with the node's own schedules: its crontab's tasks
+    # The site's cron/ with the node's own schedules: its crontab's tasks (scheduler.crontab.CronEntry, attached by
+    # render/site.py: the values know no tasks).
+    schedules: tuple[Any, ...] = ()
 
     def __getitem__(self, name: str) -> Any:
         return self.flat[name]
@@ -93,6 +95,7 @@ def resolve(
     node_file: Path,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    checks: Sequence[Check] = (),
 ) -> NodeValues:
     """Validate one node; raises ValuesError listing every problem found."""
     env = os.environ if env is None else env
@@ -141,7 +144,7 @@ def resolve(
         elif flat["node.name"] in RESERVED_NODE_NAMES:
             problems.append(Problem(shown, 1, "node.name", f'"{flat["node.name"]}" is reserved; rename the file'))
     if not problems:
-        problems = cross_checks(flat, blame)
+        problems = cross_checks(flat, blame) + [p for check in checks for p in check(flat, blame)]
     if problems:
         raise ValuesError(problems)
     return NodeValues(flat["node.name"], shown, flat, blame, merged)
@@ -169,36 +172,3 @@ def node_files(values_dir: Path, names: list[str] | None = None) -> list[Path]:
         missed = [shown_path(nodes_dir / f"{n}.yaml") for n in missing]
         raise ValuesError([Problem(file, 0, "node", "no such node file") for file in missed])
     return [available[n] for n in names]
-
-
-def load_nodes(
-    values_dir: Path,
-    names: list[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-    cron_dir: Path | None = None,
-) -> list[NodeValues]:
-    """All requested nodes, validated, each with its schedules from cron_dir (default: cron/ beside
-    values_dir); problems of every node and of cron/ are reported together."""
-    from cachemgr.scheduler import schedules  # it imports the tasks, which only rendering needs
-
-    problems: list[Problem] = []
-    try:
-        site = load_site(values_dir)
-    except ValuesError as e:
-        site, problems = {}, list(e.problems)
-    try:
-        cron = schedules.load_dir(cron_dir or schedules.default_dir(values_dir))
-    except ValuesError as e:
-        cron = []
-        problems.extend(e.problems)
-    nodes: list[NodeValues] = []
-    for path in node_files(values_dir, names):
-        try:
-            node = resolve(site, path, overrides, env)
-            nodes.append(replace(node, schedules=schedules.for_node(cron, node)))
-        except ValuesError as e:
-            problems.extend(e.problems)
-    if problems:
-        raise ValuesError(problems)
-    return nodes

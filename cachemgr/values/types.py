@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from cachemgr.k8s import quantity
-from cachemgr.values.units import parse_duration, parse_size
-from cachemgr.values.units import text as _text
+from cachemgr.core import quantity
+from cachemgr.core.units import parse_duration, parse_size
+from cachemgr.core.units import text as _text
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HOSTNAME = re.compile(

@@ -1,4 +1,4 @@
-"""A node's rendered cache (relocated by cachemgr/sandbox.py) in front of a real origin, for reading files through."""
+"""A node's rendered cache (relocated by cachemgr/local/sandbox.py) in front of a real origin, to read files through."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cachemgr import sandbox
-from cachemgr.integrity import openfiles
-from cachemgr.xrootd.origin import Origin
+from cachemgr.local import sandbox
+from cachemgr.local.xrootd.origin import Origin
+from cachemgr.xcache import openfiles
 from support import EXAMPLE
 from support.clients import xrdcp
 from support.origin import put, serving

@@ -7,7 +7,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from cachemgr.xrootd.process import free_port
+from cachemgr.local.xrootd.process import free_port
 from support.wait import eventually
 
 SCHEMA = """\

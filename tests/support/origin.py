@@ -9,8 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from cachemgr import sandbox
-from cachemgr.xrootd import origin
+from cachemgr.local import sandbox
+from cachemgr.local.xrootd import origin
 
 
 def put(data: Path, name: str, content: bytes) -> Path:

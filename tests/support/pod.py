@@ -8,9 +8,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cachemgr import sandbox
-from cachemgr.runtime import supervisor_rpc
-from cachemgr.runtime.settings import RunDir
+from cachemgr.core import supervisor_rpc
+from cachemgr.core.pod import RunDir
+from cachemgr.local import sandbox
 from support import EXAMPLE, cachemgr, processes_naming
 from support.metrics import samples, scrape, value
 from support.wait import eventually

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from cachemgr.xrootd.process import free_port
+from cachemgr.local.xrootd.process import free_port
 from support.wait import eventually
 
 

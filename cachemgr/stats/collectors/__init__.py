@@ -2,7 +2,8 @@
 metric families. Each declares the families it serves (FAMILIES): describe() returns them, so that the exporter's
 registry refuses two collectors serving one name, and tests read the served names from there.
 
-stats/registry.py lists them by name; each is built from the node's exporter settings by from_settings().
+Each module of this package is one collector, named by the module; stats/registry.py finds them there and builds
+each from the node's exporter settings by from_settings().
 """
 
 from __future__ import annotations

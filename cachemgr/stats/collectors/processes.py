@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from cachemgr.runtime import supervisor_rpc
+from cachemgr.core import supervisor_rpc
 from cachemgr.stats.collectors import Collector, Family
 from cachemgr.stats.settings import Settings
 

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from cachemgr.core.params import PARAMS
+from cachemgr.core.pod import Instance
 from cachemgr.credentials import throwaway
-from cachemgr.params import PARAMS
+from cachemgr.local.xrootd import process
 from cachemgr.render.engine import RenderedNode, daemons, disks, instances, render_node
-from cachemgr.runtime.settings import Instance
+from cachemgr.render.site import load_nodes
 from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
-from cachemgr.tasks import at_start
-from cachemgr.values.resolve import NodeValues, load_nodes
-from cachemgr.xrootd import process
+from cachemgr.values.resolve import NodeValues
 
 
 @dataclass
@@ -91,7 +91,7 @@ class Sandbox:
     def run_tasks(self, *names: str) -> None:
         """Run the rendered crontab's at-start tasks (or only these), in start-up order, as `cachemgr supervise`
         would."""
-        for entry in at_start(crontab.load(self.config_dir / "cachemgr.crontab")):
+        for entry in crontab.at_start(crontab.load(self.config_dir / "cachemgr.crontab")):
             if not names or entry.task in names:
                 ok, detail = execute(task_command(entry), entry.timeout)
                 if not ok:

@@ -18,12 +18,14 @@ from typing import Any
 
 import yaml
 
-from cachemgr import files, sandbox
+from cachemgr.core import files
 from cachemgr.credentials import throwaway
-from cachemgr.podman import engine, transform
+from cachemgr.local import sandbox
+from cachemgr.local.podman import engine, transform
 from cachemgr.render.engine import render_node
+from cachemgr.render.site import load_nodes
 from cachemgr.render.write import write_outputs
-from cachemgr.values.resolve import NodeValues, load_nodes
+from cachemgr.values.resolve import NodeValues
 
 REMOVE_WITHIN = 30.0  # seconds for a stopped pod to be gone
 

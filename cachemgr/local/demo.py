@@ -5,7 +5,7 @@ cache's host DN may read; a throw-away CA signs the host and one reader whose DN
 protected namespace. The cache's xrd cert, proxy and grid-mapfile are made by its own start-up tasks.
 
 With --pod the cache is the built image, run by `podman kube play` from the node's rendered manifests as an admin
-applies them (cachemgr/podman); without it, `cachemgr supervise` (the image's entrypoint) runs on this machine.
+applies them (cachemgr/local/podman); without it, `cachemgr supervise` (the image's entrypoint) runs on this machine.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cachemgr import files, sandbox
+from cachemgr.core import files
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import key_pem, load_cert
-from cachemgr.podman import engine
-from cachemgr.podman import node as podman_node
+from cachemgr.local import sandbox
+from cachemgr.local.podman import engine
+from cachemgr.local.podman import node as podman_node
+from cachemgr.local.xrootd import origin, process
 from cachemgr.values.resolve import NodeValues
-from cachemgr.xrootd import origin, process
 
 SAMPLE = "/sample/hello.txt"
 MISS_PATH = "/sample/random-1m.bin"  # what the self-test fetches through the cache to prove misses work

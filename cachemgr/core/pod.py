@@ -1,13 +1,15 @@
 """runtime.json: what the pod's programs need to know about their node, as one typed structure.
 
-The renderer builds a Runtime from the node's values and writes it (runtime.json.j2); supervise, health, selftest, the
-exporter and status load it (load). The files the pod's programs share in paths.run are named in RunDir only.
+A field marked param(NAME) is that parameter's value as it is; the renderer derives the Runtime from the node's
+values (values/derive.py), computing only the fields that are not, and writes it (runtime.json.j2); supervise,
+health, selftest, the exporter and status load it (load). The files the pod's programs share in paths.run are
+named in RunDir only.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,11 @@ RUNTIME_JSON = "runtime.json"
 # Where the pod mounts its ConfigMap, read-only; `cachemgr supervise --configmap` installs it into paths.config,
 # which every other command's --config names.
 CONFIGMAP_MOUNT = "/etc/cachemgr/configmap"
+
+
+def param(name: str) -> Any:
+    """A field that is parameter `name`'s value, as it is (values/derive.py fills it from the node's values)."""
+    return field(metadata={"param": name})
 
 
 class PodConfigError(Exception):
@@ -83,42 +90,42 @@ class Instance:
 
 @dataclass(frozen=True)
 class Paths:
-    config: str  # where supervise installs the ConfigMap's files (the ConfigMap itself is mounted elsewhere)
-    run: str
-    log: str
+    config: str = param("paths.config")  # where supervise installs the ConfigMap's files (it is mounted elsewhere)
+    run: str = param("paths.run")
+    log: str = param("paths.log")
 
 
 @dataclass(frozen=True)
 class Auth:
-    enabled: bool
-    hostcert: str
+    enabled: bool = param("auth.enabled")
+    hostcert: str = param("auth.hostcert")
     hostcert_secret: str | None  # the Secret the host cert comes from, when it does
-    xrd_dir: str
-    cadir: str
-    gridmap: str
-    scitokens: str | None
+    xrd_dir: str = param("auth.xrd_dir")
+    cadir: str = param("auth.cadir")
+    gridmap: str = param("auth.gridmap")
+    scitokens: str | None  # the rendered scitokens.cfg, when a protected namespace has issuers
 
 
 @dataclass(frozen=True)
 class Selftest:
-    interval: float
-    miss_path: str | None
+    interval: float = param("selftest.interval")
+    miss_path: str | None = param("selftest.miss_path")
     auth_miss_path: str | None
-    timeout: float
+    timeout: float = param("selftest.timeout")
 
 
 @dataclass(frozen=True)
 class Runtime:
     files: list[str]  # the ConfigMap's other keys
-    user: str
+    user: str = param("xrootd.user")
     paths: Paths
     instances: list[Instance]
     disks: list[str]  # namespace roots, data and metadata disks
     sentinel: str | None
-    disk_high: float
-    inode_high: float
-    blocksize: int
-    drain: float
+    disk_high: float = param("cache.disk_high")
+    inode_high: float = param("cache.inode_high")
+    blocksize: int = param("cache.blocksize")
+    drain: float = param("k8s.drain")
     auth: Auth
     selftest: Selftest
     exporter: dict[str, Any]  # the exporter's own section (cachemgr/stats/settings.py reads it)

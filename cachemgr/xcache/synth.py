@@ -7,7 +7,7 @@ import os
 import random
 from pathlib import Path
 
-from cachemgr.stats.cinfo import CKSUM_STATES, VERSION, Access, Cinfo, encode, n_blocks
+from cachemgr.xcache.cinfo import CKSUM_STATES, VERSION, Access, Cinfo, encode, n_blocks
 
 MAX_RECORDS = 20  # pfc.acchistorysize default: XRootD merges older records beyond it
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cachemgr.runtime.settings import CONFIGMAP_MOUNT
+from cachemgr.core.pod import CONFIGMAP_MOUNT
 
 REQUIRED = object()
 

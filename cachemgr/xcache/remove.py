@@ -28,10 +28,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from cachemgr.integrity import QUARANTINE
-from cachemgr.integrity.layout import CachedFile
-from cachemgr.integrity.openfiles import Inode, OpenFilesUnknown, open_inodes
-from cachemgr.integrity.target import Target
+from cachemgr.xcache.layout import QUARANTINE, Cache, CachedFile
+from cachemgr.xcache.openfiles import Inode, OpenFilesUnknown, open_inodes
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ def _item(cf: CachedFile, candidates: tuple[Path, ...]) -> _Item:
 class Remover:
     """Removes cached files of target: into quarantine (quarantine=True) or deleted; dry_run only counts."""
 
-    def __init__(self, target: Target, quarantine: bool, dry_run: bool = False) -> None:
+    def __init__(self, target: Cache, quarantine: bool, dry_run: bool = False) -> None:
         self.target = target
         self.quarantine = quarantine
         self.dry_run = dry_run
@@ -205,7 +203,7 @@ def _remove_empty_dirs(d: Path) -> None:
         d.rmdir()  # the quarantine itself, when nothing else is in it
 
 
-def disk_of(target: Target, path: Path) -> Path:
+def disk_of(target: Cache, path: Path) -> Path:
     """The root or disk path lies on (the deepest that holds it); else its filesystem's mount point."""
     path = Path(os.path.abspath(path))
     known = [d for d in (*target.roots, *target.disks) if path.is_relative_to(d)]
@@ -218,7 +216,7 @@ def disk_of(target: Target, path: Path) -> Path:
     return d
 
 
-def prune(target: Target, max_bytes: int, max_age: float, now: float | None = None) -> tuple[int, int]:
+def prune(target: Cache, max_bytes: int, max_age: float, now: float | None = None) -> tuple[int, int]:
     """Delete quarantine batches older than max_age seconds, then the oldest while a disk's quarantine holds more
     than max_bytes. Returns (batches, bytes) deleted."""
     now = time.time() if now is None else now

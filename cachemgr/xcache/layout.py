@@ -1,4 +1,4 @@
-"""How XRootD 5.5.3 lays out a cache on disk, and the namespace paths it holds.
+"""How XRootD (5.5.3) lays out a cache on disk, and the namespace paths it holds.
 
 One disk: `<root>/<path>` (the data, sparse while partial) beside `<root>/<path>.cinfo`. Multi-disk
 (`oss.space data D`, `pfc.spaces data meta`; seen on a real 5.5.3): both names in the namespace root are
@@ -12,13 +12,26 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from cachemgr.integrity.target import Target
-from cachemgr.stats.scan import SUFFIX
+SUFFIX = ".cinfo"  # beside each cached file: its block map and access records (cinfo.py)
+QUARANTINE = ".cachemgr-quarantine"  # per disk: fsck --repair moves bad files here (a rename stays on the disk)
 
 # XrdOss side files (XrdOssPath.cc's suffix table): left behind, they are temporaries gone stale.
 TEMP_SUFFIXES = (".anew", ".fail", ".lock", ".pin", ".mmap", ".mkeep", ".mlock", ".pfn")
+
+
+class Cache(Protocol):
+    """Where a cache keeps its files: what walking and removing need of integrity's Target."""
+
+    @property
+    def roots(self) -> tuple[Path, ...]: ...  # namespace roots (oss.localroot), one per instance
+
+    @property
+    def disks(self) -> tuple[Path, ...]: ...  # data and metadata disks of a multi-disk node
+
+    @property
+    def reserved(self) -> tuple[str, ...]: ...  # names at the top of a root that are not cache files
 
 
 class CachedFile(NamedTuple):
@@ -51,7 +64,7 @@ def matches(path: str, prefix: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
-def cached_files(target: Target, prefix: str = "/") -> Iterator[CachedFile]:
+def cached_files(target: Cache, prefix: str = "/") -> Iterator[CachedFile]:
     """Every cached file under prefix (normalized), in every root: each namespace path once, serially.
 
     A namespace path counts when its data or its .cinfo exists (a link, dangling or not, counts too).

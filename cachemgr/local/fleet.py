@@ -25,12 +25,13 @@ from typing import IO
 
 import psutil
 
-from cachemgr import sandbox
-from cachemgr.demo import origin_files
+from cachemgr.local import sandbox
+from cachemgr.local.demo import origin_files
+from cachemgr.local.xrootd import origin, process, redirector
 from cachemgr.render.engine import render_fleet
+from cachemgr.render.site import load_nodes
 from cachemgr.runtime.logs import Relay
-from cachemgr.values.resolve import NodeValues, load_nodes
-from cachemgr.xrootd import origin, process, redirector
+from cachemgr.values.resolve import NodeValues
 
 NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
 STOP_WITHIN = 7.0  # seconds for each node's supervise to drain and stop; then the redirector and origin: under 10 s

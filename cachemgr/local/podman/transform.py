@@ -11,7 +11,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from cachemgr import files
+from cachemgr.core import files
 
 # podman runs an init container once and then removes it; 4.3.1 here times out waiting for its exit (20 s)
 # and then fails to remove the still-"running" container. "always" keeps it: no removal, no race.

@@ -10,11 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cachemgr import files
+from cachemgr.core import files
 from cachemgr.credentials import throwaway
 from cachemgr.gridmap import mapfile
+from cachemgr.local.xrootd import process
 from cachemgr.render.engine import environment
-from cachemgr.xrootd import process
 
 
 def address(port: int, protected: bool) -> str:

@@ -6,7 +6,7 @@ import xmlrpc.client
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from cachemgr.runtime.settings import RunDir
+from cachemgr.core.pod import RunDir
 
 
 def url(run: RunDir) -> str:

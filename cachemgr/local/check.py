@@ -7,11 +7,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cachemgr import sandbox
 from cachemgr.k8s.refusals import render_accepted
+from cachemgr.local import sandbox
+from cachemgr.local.xrootd.process import StartError
+from cachemgr.render.site import load_nodes
 from cachemgr.values.load import Problem, ValuesError
-from cachemgr.values.resolve import NodeValues, load_nodes
-from cachemgr.xrootd.process import StartError
+from cachemgr.values.resolve import NodeValues
 
 
 def check(

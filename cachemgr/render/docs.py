@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cachemgr.params import PARAMS
+from cachemgr.core.params import PARAMS
 from cachemgr.render.engine import environment
 
 

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cachemgr import files
+from cachemgr.core import files
+from cachemgr.local.xrootd import process
 from cachemgr.render.engine import environment
 from cachemgr.values.resolve import NodeValues
-from cachemgr.xrootd import process
 
 NAME = "redirector"
 
