@@ -68,7 +68,7 @@ class Bench:
         self.extra = {"auth.enabled": False, **extra}
         self.path = f"/datapath/blob-{format_size(size)}.bin"
         self.timeout = 60 + size / 20e6  # generous: even 20 MB/s finishes
-        self.origin: origin.Origin | None = None
+        self.origin: origin.OriginServer | None = None
         self.box: sandbox.Sandbox | None = None
 
     def start_origin(self) -> None:

@@ -46,7 +46,7 @@ from pathlib import Path
 import common
 
 from cachemgr.core import supervisor_rpc
-from cachemgr.core.pod import RunDir, load
+from cachemgr.core.pod import RunDir, load_runtime
 from cachemgr.core.units import parse_size
 from cachemgr.local import sandbox
 from cachemgr.local.xrootd import origin, process
@@ -133,7 +133,7 @@ class Pod:
 
     def start(self, timeout: float = 60) -> None:
         """Until live, then one read (a miss) and until the cache holds the whole file on disk."""
-        rt = load(self.box.config_dir)
+        rt = load_runtime(self.box.config_dir)
         deadline = time.monotonic() + timeout
         while problems := health.live(rt):
             if self.proc.poll() is not None or time.monotonic() > deadline:

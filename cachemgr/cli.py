@@ -46,14 +46,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from cachemgr.local.check import check
+    from cachemgr.local.check import check_nodes
 
     if args.installed:
-        from cachemgr.core.pod import PodConfigError, load
+        from cachemgr.core.pod import PodConfigError, load_runtime
         from cachemgr.runtime import preflight
 
         try:
-            problems = preflight.auth_problems(load(args.installed))
+            problems = preflight.auth_problems(load_runtime(args.installed))
         except PodConfigError as e:
             problems = [str(e)]
         if problems:
@@ -63,7 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("ok")
         return 0
 
-    problems = check(args.values, args.nodes or None, start=not args.no_start, cron_dir=args.cron)
+    problems = check_nodes(args.values, args.nodes or None, start=not args.no_start, cron_dir=args.cron)
     if problems:
         return _print_problems(problems)
     print("ok")
@@ -107,11 +107,11 @@ def cmd_supervise(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from cachemgr.core.pod import PodConfigError, load
+    from cachemgr.core.pod import PodConfigError, load_runtime
     from cachemgr.runtime import health
 
     try:
-        problems = (health.ready if args.ready else health.live)(load(args.config))
+        problems = (health.ready if args.ready else health.live)(load_runtime(args.config))
     except PodConfigError as e:
         problems = [str(e)]
     print("; ".join(problems) if problems else "ok")
@@ -119,11 +119,11 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from cachemgr.core.pod import PodConfigError, load
+    from cachemgr.core.pod import PodConfigError, load_runtime
     from cachemgr.runtime import selftest
 
     try:
-        rt = load(args.config)
+        rt = load_runtime(args.config)
     except PodConfigError as e:
         print(f"cachemgr selftest: {e}", file=sys.stderr)
         return 1
@@ -191,11 +191,13 @@ def cmd_verify_origin(args: argparse.Namespace) -> int:
 
 
 def cmd_exporter(args: argparse.Namespace) -> int:
-    from cachemgr.core.pod import PodConfigError, load
+    from cachemgr.core.pod import PodConfigError, load_runtime
     from cachemgr.stats import exporter
 
     try:
-        base = exporter_settings.from_runtime(load(args.config)) if args.config else exporter_settings.Settings()
+        base = (
+            exporter_settings.from_runtime(load_runtime(args.config)) if args.config else exporter_settings.Settings()
+        )
     except PodConfigError as e:
         print(f"cachemgr exporter: {e}", file=sys.stderr)
         return 1

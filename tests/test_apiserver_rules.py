@@ -15,7 +15,7 @@ from kubernetes.client import V1ConfigMap, V1Deployment
 from support import EXAMPLE, REPO
 
 from cachemgr.core import quantity
-from cachemgr.k8s.objects import DecodeError, load
+from cachemgr.k8s.objects import DecodeError, load_object
 from cachemgr.k8s.rules import RULES, refusals
 
 NODES = sorted(p.stem for p in (EXAMPLE / "nodes").glob("*.yaml"))
@@ -192,7 +192,7 @@ CONFIGMAP_CASES: list[tuple[str, Callable[[dict], None], str | None]] = [
 
 
 def found(raw: dict) -> set[tuple[str, str]]:
-    return {(rule.name, r.message) for rule, r in refusals(load(raw, "test"))}
+    return {(rule.name, r.message) for rule, r in refusals(load_object(raw, "test"))}
 
 
 @pytest.mark.parametrize(
@@ -221,12 +221,12 @@ def test_unknown_and_mistyped_fields_do_not_decode():
     raw = copy.deepcopy(DEPLOYMENT)
     pod(raw)["affinity"] = {"nodeAfinity": {}}
     with pytest.raises(DecodeError) as e:
-        load(raw, "test")
+        load_object(raw, "test")
     assert e.value.refusal.field == "spec.template.spec.affinity.nodeAfinity"
     term = {"weight": "high", "preference": {}}
     pod(raw)["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term]}}
     with pytest.raises(DecodeError) as e:
-        load(raw, "test")
+        load_object(raw, "test")
     assert e.value.refusal.field.endswith("preferredDuringSchedulingIgnoredDuringExecution[0].weight")
 
 
@@ -264,7 +264,7 @@ def applied(node: str) -> list[tuple[str, dict]]:
 
 @pytest.mark.parametrize("node", NODES)
 def test_every_committed_manifest_loads_into_the_clients_models_and_passes_every_rule(node):
-    objects = [load(raw, source) for source, raw in applied(node)]
+    objects = [load_object(raw, source) for source, raw in applied(node)]
     kinds = sorted(type(o.model).__name__ for o in objects)
     assert kinds == [V1ConfigMap.__name__, V1ConfigMap.__name__, V1Deployment.__name__, V1Deployment.__name__]
     for obj in objects:

@@ -25,7 +25,7 @@ from support.tokens import TokenIssuer, prefill_keycache
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.throwaway import Reader, write_reader
 from cachemgr.local import sandbox
-from cachemgr.local.xrootd.origin import Origin
+from cachemgr.local.xrootd.origin import OriginServer
 from cachemgr.render.site import load_nodes
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
@@ -69,7 +69,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthNode]:
         yield from _node(up, tmp_path_factory)
 
 
-def _node(up: Origin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthNode]:
+def _node(up: OriginServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthNode]:
     (base,) = load_nodes(EXAMPLE, ["local"])
     # The node's protected namespace as its values have it, plus a token issuer for it.
     protected = [

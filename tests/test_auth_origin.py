@@ -59,7 +59,7 @@ def restart_auth_instance(pod: Pod) -> None:
 
 
 @contextlib.contextmanager
-def behind_protected_origin(tmp_path: Path, pods: list, credential: str) -> Iterator[tuple[Pod, origin.Origin]]:
+def behind_protected_origin(tmp_path: Path, pods: list, credential: str) -> Iterator[tuple[Pod, origin.OriginServer]]:
     """A pod whose authenticated instance fetches from a GSI origin that admits only the pod's host DN."""
     port = process.free_port()
     pod = Pod(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support import EXAMPLE, cachemgr, processes_naming
 
-from cachemgr.local.check import check
+from cachemgr.local.check import check_nodes
 
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
@@ -30,7 +30,7 @@ def test_started_daemons_per_node(monkeypatch):
         started[self.values.name] = sorted(f"{d.program}-{d.name}" for d in self.daemons)
 
     monkeypatch.setattr(sandbox.Sandbox, "start_daemons", spy)
-    assert check(EXAMPLE) == []
+    assert check_nodes(EXAMPLE) == []
     assert started == {
         "local": ["xrootd-auth", "xrootd-noauth"],
         "stashcache-single": ["xrootd-auth", "xrootd-noauth"],

@@ -32,7 +32,9 @@ pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
 
 @dataclass
-class Cache:
+class MonitoredCache:
+    """The example's local node in a sandbox before an origin the test adds files to: what the exporter watches."""
+
     box: sandbox.Sandbox
     origin_dir: Path
     xroot: str
@@ -50,7 +52,7 @@ class Cache:
 
 
 @pytest.fixture(scope="module")
-def cache() -> Iterator[Cache]:
+def cache() -> Iterator[MonitoredCache]:
     with serving({}) as up:
         root = Path(tempfile.mkdtemp(prefix="cachemgr-exporter-"))  # not pytest's: xrootd runs as its own user
         box = sandbox.create(
@@ -58,7 +60,7 @@ def cache() -> Iterator[Cache]:
         )
         try:
             box.start_daemons(isolate=False)
-            yield Cache(box, up.data, f"root://127.0.0.1:{box.values['ports.xroot']}/")
+            yield MonitoredCache(box, up.data, f"root://127.0.0.1:{box.values['ports.xroot']}/")
         finally:
             sandbox.remove(box)
 
@@ -89,7 +91,7 @@ def start_exporter(*args: str) -> Running:
 
 
 @pytest.fixture(scope="module")
-def exporter(cache: Cache, tmp_path_factory) -> Iterator[Running]:
+def exporter(cache: MonitoredCache, tmp_path_factory) -> Iterator[Running]:
     v = cache.box.values
     running = start_exporter(
         "--cache-root", str(cache.root),
@@ -127,7 +129,7 @@ def expected_by_prefix(root: Path, prefix: str) -> dict[str, float]:
     }
 
 
-def test_cache_scan_and_gstream_match_xrootd(cache: Cache, exporter: Running, tmp_path: Path):
+def test_cache_scan_and_gstream_match_xrootd(cache: MonitoredCache, exporter: Running, tmp_path: Path):
     sizes = {"/exp/a/one.bin": 3 * 1024 * 1024 + 5, "/exp/a/two.bin": 1000, "/exp/b/deep/three.bin": 5 << 20}
     for rel, size in sizes.items():
         cache.add(rel, os.urandom(size))
@@ -169,7 +171,7 @@ def test_rescan_of_unchanged_cache_reads_no_cinfo(exporter: Running):
     assert exporter.value("cachemgr_cache_scan_errors_total") == 0
 
 
-def test_filesystem_matches_stat_f(cache: Cache, exporter: Running):
+def test_filesystem_matches_stat_f(cache: MonitoredCache, exporter: Running):
     disk = str(cache.root)
     out = subprocess.run(["stat", "-f", "-c", "%S %b %a %c %d", disk], capture_output=True, text=True, check=True)
     frsize, blocks, avail, files, ffree = map(int, out.stdout.split())
@@ -181,7 +183,7 @@ def test_filesystem_matches_stat_f(cache: Cache, exporter: Running):
     assert abs(exporter.value("cachemgr_filesystem_files_free", path=disk, role="data") - ffree) < 10_000
 
 
-def test_summary_stream_counts_traffic(cache: Cache, exporter: Running, tmp_path: Path):
+def test_summary_stream_counts_traffic(cache: MonitoredCache, exporter: Running, tmp_path: Path):
     cache.add("/sum/file.bin", os.urandom(2 << 20))
     before = exporter.value("xrootd_server_bytes_total", direction="tx", xrootd_instance="noauth") or 0
     cache.fetch("/sum/file.bin", tmp_path / "f")
@@ -253,7 +255,7 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     ], failures  # each once, though scraped four times
 
 
-def test_settings_from_the_nodes_runtime_json(cache: Cache, exporter: Running):
+def test_settings_from_the_nodes_runtime_json(cache: MonitoredCache, exporter: Running):
     """`--config DIR`: the node's rendered runtime.json, flags on top (the fixture's exporter has the UDP ports)."""
     running = start_exporter("--config", str(cache.box.config_dir), "--disable", "summary", "gstream")
     try:

@@ -24,7 +24,7 @@ from cachemgr.xcache.layout import QUARANTINE
 pytestmark = pytest.mark.usefixtures("xrootd_installed")
 
 SIZE = 9 * 1024 * 1024 + 123  # several blocks, the last one short
-KINDS = ("truncated", "flipped", "no_data", "no_cinfo", "wrong_size", "beyond_end", "foreign")
+FAULTS = ("truncated", "flipped", "no_data", "no_cinfo", "wrong_size", "beyond_end", "foreign")
 
 
 def content(name: str) -> bytes:
@@ -33,7 +33,7 @@ def content(name: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def cache() -> Iterator[Cache]:
-    files = {f"/faults/{k}.bin": content(k) for k in KINDS}
+    files = {f"/faults/{k}.bin": content(k) for k in FAULTS}
     with running(files) as c:
         for path, data in files.items():
             assert c.read(path) == data
@@ -80,7 +80,7 @@ def test_clean_cache_exits_0_from_the_pod_config_and_from_its_root():
             assert result.stdout.startswith("fsck: 2 cached files under / in 1 root(s), 0 finding(s)"), result.stdout
 
 
-@pytest.mark.parametrize("fault", KINDS)
+@pytest.mark.parametrize("fault", FAULTS)
 def test_each_fault_is_found_once_with_its_kind(cache: Cache, fault: str):
     if fault == "foreign" and os.geteuid() != 0:
         pytest.skip("chown to another user needs root")

@@ -162,7 +162,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
 
 
 def test_status_reads_only_metric_names_the_exporter_serves():
-    used = set(re.findall(r'"((?:cachemgr|xrootd)_[a-z_]+)"', (REPO / "cachemgr" / "status.py").read_text()))
+    used = set(re.findall(r'"((?:cachemgr|xrootd)_[a-z_]+)"', (REPO / "cachemgr" / "stats" / "status.py").read_text()))
     assert used and used <= exposed(), used - exposed()  # a misspelt name would just leave a table empty
 
 

@@ -250,7 +250,7 @@ def test_the_pod_stops_within_its_grace_period_and_leaves_nothing(demo: Demo):
 
 
 @pytest.fixture
-def pod(tmp_path: Path) -> Iterator[tuple[podman_node.PodNode, origin.Origin]]:
+def pod(tmp_path: Path) -> Iterator[tuple[podman_node.PodNode, origin.OriginServer]]:
     root = Path(tempfile.mkdtemp(prefix="cachemgr-test-podnode-"))
     root.chmod(0o755)
     up = origin.start(root / "origin", sandbox.run_user(), process.free_port())

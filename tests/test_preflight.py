@@ -65,13 +65,13 @@ def test_missing_ca_dir_gridmap_and_scitokens(box):
 
 
 def test_supervise_leaves_the_auth_instance_out_and_says_why(box, capsys):
-    from cachemgr.core.pod import load
+    from cachemgr.core.pod import load_runtime
     from cachemgr.runtime import supervise
 
     cadir = Path(box.values["auth.cadir"])
     for path in cadir.glob("*.0"):  # fix-certs passes (it reads the host cert); xrootd would fail on this
         path.unlink()
-    assert supervise.run_start_tasks(load(box.config_dir)) is False
+    assert supervise.run_start_tasks(load_runtime(box.config_dir)) is False
     out = capsys.readouterr().out
     assert "[supervise] task fix-certs succeeded" in out
     assert f"{cadir}: no CA certificates (<hash>.0): the authenticated instance and its cmsd are left out" in out
@@ -80,13 +80,13 @@ def test_supervise_leaves_the_auth_instance_out_and_says_why(box, capsys):
 def test_supervise_runs_start_tasks_in_start_up_order_and_skips_those_needing_the_host_cert(box, capsys):
     """Whatever the crontab's order, fix-certs runs first; when it fails, refresh-proxy (which needs the host
     cert too) is skipped and the rest still run."""
-    from cachemgr.core.pod import load
+    from cachemgr.core.pod import load_runtime
     from cachemgr.runtime import supervise
 
     crontab = box.config_dir / "cachemgr.crontab"
     crontab.write_text("\n".join(reversed(crontab.read_text().splitlines())) + "\n")
     Path(box.values["auth.hostkey"]).write_text("not a key\n")
-    assert supervise.run_start_tasks(load(box.config_dir)) is False
+    assert supervise.run_start_tasks(load_runtime(box.config_dir)) is False
     out = capsys.readouterr().out
     ran = [line.split()[2] for line in out.splitlines() if line.startswith("[supervise] task ")]
     assert ran == ["fix-certs", "fetch-crl", "gridmap"], out

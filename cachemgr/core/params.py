@@ -182,7 +182,7 @@ PARAMS: tuple[Param, ...] = (
         "exporter.disable",
         "word list",
         [],
-        "Exporter collectors not to run, by name (COLLECTORS in cachemgr/stats/registry.py): cache_scan, say, on "
+        "Exporter collectors not to run, by name (the modules of cachemgr/stats/collectors/): cache_scan, say, on "
         "a cache of a hundred million files.",
     ),
     # Upstream

@@ -2,7 +2,7 @@
 
 A field marked param(NAME) is that parameter's value as it is; the renderer derives the Runtime from the node's
 values (values/derive.py), computing only the fields that are not, and writes it (runtime.json.j2); supervise,
-health, selftest, the exporter and status load it (load). The files the pod's programs share in paths.run are
+health, selftest, the exporter and status load it (load_runtime). The files the pod's programs share in paths.run are
 named in RunDir only.
 """
 
@@ -154,7 +154,7 @@ class Runtime:
         return cls(**values)
 
 
-def load(config_dir: Path) -> Runtime:
+def load_runtime(config_dir: Path) -> Runtime:
     path = config_dir / RUNTIME_JSON
     try:
         return Runtime.from_dict(json.loads(path.read_text()))

@@ -14,7 +14,7 @@ _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _SYNTAX = re.compile(rf"[+-]?{_NUMBER}(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?")
 
 
-def check(text: str) -> str:
+def validate(text: str) -> str:
     """text if the API server would parse it as a quantity, else ValueError (the syntax alone: no client)."""
     if not _SYNTAX.fullmatch(text):
         raise ValueError(f'"{text}" is not a Kubernetes quantity (use 2, 500m, 16Gi)')
@@ -25,4 +25,4 @@ def parse(text: str) -> Decimal:
     """The quantity's value (16Gi -> 17179869184); ValueError when the API server would not parse it."""
     from kubernetes.utils.quantity import parse_quantity  # the whole client, ~0.4 s: only when a value is needed
 
-    return parse_quantity(check(text))
+    return parse_quantity(validate(text))

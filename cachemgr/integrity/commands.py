@@ -31,7 +31,7 @@ def run_fsck(target: Target, args: argparse.Namespace, say: Callable[[str], obje
         for out in report.outcomes:
             say(outcome_line("quarantined", out))
     counts = report.counts()
-    kinds = ", ".join(f"{k} {counts[k]}" for k in checks.KINDS if counts[k])
+    kinds = ", ".join(f"{k} {counts[k]}" for k in checks.FINDINGS if counts[k])
     skipped = sum(1 for o in report.outcomes if o.skipped)
     say(
         f"fsck: {report.files} cached files under {args.prefix} in {len(target.roots)} root(s), "
@@ -48,7 +48,7 @@ def run_fsck(target: Target, args: argparse.Namespace, say: Callable[[str], obje
                 "duration": report.duration,
                 "files": report.files,
                 "errors": report.errors,
-                "findings": {k: counts[k] for k in checks.KINDS},
+                "findings": {k: counts[k] for k in checks.FINDINGS},
                 "repaired": len(report.outcomes) - skipped,
                 "skipped": skipped,
             },

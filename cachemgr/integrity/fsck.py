@@ -1,6 +1,6 @@
 """`cachemgr fsck`: check every cached file's data and .cinfo against each other, the owner and the disks.
 
-The namespace roots are walked in units by the exporter's worker pool (stats/scan.py: split, Pool), so a clean
+The namespace roots are walked in units by the exporter's worker pool (xcache/walk.py: split, Walk, Pool), so a clean
 fsck costs about what the exporter's full scan does: per pair one stat of each name (through the links of a
 multi-disk node), one read of the cinfo and its checksums. A multi-disk node's data and meta disks are then
 listed for files no namespace link points to. Findings are one line each; --repair moves each bad file (its pair)
@@ -20,10 +20,10 @@ from cachemgr.integrity.target import Target
 from cachemgr.xcache import cinfo
 from cachemgr.xcache.layout import SUFFIX, TEMP_SUFFIXES, CachedFile, normalize
 from cachemgr.xcache.remove import Outcome, Remover
-from cachemgr.xcache.walk import Pool, Unit, default_workers, read_at, split
+from cachemgr.xcache.walk import Pool, Unit, Walk, default_workers, read_at, split
 
 # Every kind of finding, in report order: what it means.
-KINDS = {
+FINDINGS = {
     "cinfo_bad": ".cinfo unreadable or failing its checksum",
     "no_cinfo": "data file without .cinfo",
     "no_data": ".cinfo without data file",
@@ -68,45 +68,29 @@ def check_unit(unit: Unit, root: int, only: frozenset[str] | None, checks: Check
     findings: list[Finding] = []
     links: list[str] = []
     files = errors = 0
-    stack = [(unit.path, "/" + "/".join(unit.parts) if unit.parts else "")]
-    while stack:
-        path, ns = stack.pop()
+    walk = Walk(unit, skip=checks.reserved)
+    for d in walk:
+        ns = "/" + "/".join(d.parts) if d.parts else ""
         try:
-            dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            errors += 1
-            continue
-        try:
-            with os.scandir(dir_fd) as it:
-                entries = list(it)
             names = set()
-            for e in entries:
-                if not ns and e.name in checks.reserved:
-                    continue
-                if e.is_dir(follow_symlinks=False):
-                    if unit.recursive:
-                        stack.append((f"{path}/{e.name}", f"{ns}/{e.name}"))
-                else:
-                    names.add(e.name)
-                    if checks.links and e.is_symlink():
-                        links.append(os.readlink(e.name, dir_fd=dir_fd))
+            for e in d.files:
+                names.add(e.name)
+                if checks.links and e.is_symlink():
+                    links.append(os.readlink(e.name, dir_fd=d.fd))
             if only is not None:
                 names &= only | {n + SUFFIX for n in only}
             for name in names:
                 if name.endswith(TEMP_SUFFIXES):
-                    _temp(name, dir_fd, f"{path}/{name}", checks, findings)
+                    _temp(name, d.fd, f"{d.path}/{name}", checks, findings)
                 elif name.endswith(SUFFIX):
                     files += 1
-                    _pair(name[: -len(SUFFIX)], names, dir_fd, f"{ns}/{name[: -len(SUFFIX)]}", root, checks, findings)
+                    _pair(name[: -len(SUFFIX)], names, d.fd, f"{ns}/{name[: -len(SUFFIX)]}", root, checks, findings)
                 elif name + SUFFIX not in names:
                     files += 1
                     findings.append(Finding("no_cinfo", root, f"{ns}/{name}", "no .cinfo beside it"))
         except OSError:
             errors += 1
-        finally:
-            os.close(dir_fd)
+    errors += walk.errors
     return UnitReport(files, findings, links, errors)
 
 
@@ -232,7 +216,7 @@ def check(target: Target, prefix: str = "/", temp_age: float = 3600, workers: in
         time.sleep(SECOND_LOOK)
         report.findings, errors = confirm(target, report.findings, checks)
         report.errors += errors
-    order = list(KINDS)
+    order = list(FINDINGS)
     report.findings.sort(key=lambda f: (order.index(f.kind), f.root, f.path))
     report.duration = time.monotonic() - start
     return report

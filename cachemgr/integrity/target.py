@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cachemgr.core.args import default, duration, size
 from cachemgr.core.params import BY_NAME
-from cachemgr.core.pod import CONFIGMAP_MOUNT, PodConfigError, RunDir, load
+from cachemgr.core.pod import CONFIGMAP_MOUNT, PodConfigError, RunDir, load_runtime
 from cachemgr.xcache.layout import QUARANTINE
 
 
@@ -120,14 +120,14 @@ def default_config() -> Path:
     """Without --config or --root: the pod's installed config (`kubectl exec POD -- cachemgr evict /path` needs no
     flag). In a pod the mounted ConfigMap's runtime.json names it (paths.config); elsewhere, the parameter's default."""
     try:
-        return load(Path(CONFIGMAP_MOUNT)).config
+        return load_runtime(Path(CONFIGMAP_MOUNT)).config
     except PodConfigError:
         return Path(BY_NAME["paths.config"].default)
 
 
 def from_config(config: Path) -> Target:
     try:
-        rt = load(config)
+        rt = load_runtime(config)
     except PodConfigError as e:
         raise TargetError(str(e)) from None
     roots = tuple(Path(i.root) for i in rt.instances)

@@ -55,7 +55,7 @@ class DecodeError(Exception):
         self.refusal = refusal
 
 
-def load(raw: dict[str, Any], source: str) -> ApiObject:
+def load_object(raw: dict[str, Any], source: str) -> ApiObject:
     """Decode raw with the client's own deserializer, as `kubectl apply --validate=strict` has the server do."""
     try:
         model = _CLIENT.deserialize(json.dumps(raw), f"V1{raw['kind']}", "application/json")
@@ -126,7 +126,7 @@ def node_objects(rendered: RenderedNode, namespace: str) -> list[ApiObject]:
         },
     }
     return [
-        load(deployment, f"k8s/{rendered.name}.yaml"),
-        load(by_kubectl, "the ConfigMap of `kubectl create configmap`"),
-        load(by_kustomize, f"the ConfigMap of k8s/kustomize/{rendered.name}/"),
+        load_object(deployment, f"k8s/{rendered.name}.yaml"),
+        load_object(by_kubectl, "the ConfigMap of `kubectl create configmap`"),
+        load_object(by_kustomize, f"the ConfigMap of k8s/kustomize/{rendered.name}/"),
     ]

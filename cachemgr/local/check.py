@@ -15,7 +15,7 @@ from cachemgr.values.load import Problem, ValuesError
 from cachemgr.values.resolve import NodeValues
 
 
-def check(
+def check_nodes(
     values_dir: Path, names: list[str] | None = None, start: bool = True, cron_dir: Path | None = None
 ) -> list[Problem]:
     """Problems found; empty when every node validates (with cron/), renders and (if xrootd is here) starts."""

@@ -123,7 +123,7 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         return 1
     root = Path(tempfile.mkdtemp(prefix="cachemgr-demo-"))
     root.chmod(0o755)  # xrootd runs as its own user
-    origins: list[origin.Origin] = []
+    origins: list[origin.OriginServer] = []
     cache: HostCache | PodCache | None = None
     code = 1
     try:

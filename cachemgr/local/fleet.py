@@ -155,7 +155,7 @@ def run(values_dir: Path, size: int) -> int:
         signal.signal(signum, lambda *_: None)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
-    up: origin.Origin | None = None
+    up: origin.OriginServer | None = None
     rdr: redirector.Redirector | None = None
     nodes: list[Node] = []
     relay: Relay | None = None

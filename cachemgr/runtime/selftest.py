@@ -68,8 +68,12 @@ def plant(root: Path, blocksize: int, user: str) -> tuple[str, bytes]:
     return name, data
 
 
-def evict(root: Path, path: str) -> None:
-    """Remove a cached file: data (and, with data disks, the space file its link points to) and .cinfo."""
+def remove_probe(root: Path, path: str) -> None:
+    """Remove a file the self-test reads: data (and, with data disks, the space file its link points to) and .cinfo.
+
+    Not xcache's Remover: it skips a file some xrootd has open, which would turn the miss check into a hit that
+    proves nothing, and it needs every xrootd's fds from /proc. These files are the self-test's own, read by it
+    alone and closed by now."""
     for cached in (root / path.lstrip("/"), root / f"{path.lstrip('/')}.cinfo"):
         if cached.is_symlink():
             cached.resolve().unlink(missing_ok=True)
@@ -113,7 +117,7 @@ def run_once(rt: Runtime) -> dict[str, Any]:
             return {"ok": None, "detail": f"selftest.{param} unset", "seconds": 0}
 
         def fetch() -> str:
-            evict(Path(via.root), path)
+            remove_probe(Path(via.root), path)
             return f"{len(get(via.port, path, timeout))} bytes of {path} from the origin"
 
         return _check(fetch)
@@ -134,7 +138,7 @@ def run_once(rt: Runtime) -> dict[str, Any]:
         if "auth" in instances:
             checks["miss_auth"] = miss(instances["auth"], "auth_miss_path", _http_get)
     finally:
-        evict(root, name)
+        remove_probe(root, name)
     return {"time": time.time(), "ok": all(c["ok"] is not False for c in checks.values()), "checks": checks}
 
 

@@ -22,7 +22,7 @@ import expandvars
 import psutil
 
 from cachemgr.core import files, supervisor_rpc
-from cachemgr.core.pod import RUNTIME_JSON, PodConfigError, Runtime, load
+from cachemgr.core.pod import RUNTIME_JSON, PodConfigError, Runtime, load_runtime
 from cachemgr.runtime import preflight
 from cachemgr.runtime.logs import Relay
 from cachemgr.scheduler import crontab
@@ -170,7 +170,7 @@ def supervise(config_dir: Path) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        rt = load(config_dir)
+        rt = load_runtime(config_dir)
     except PodConfigError as e:  # no runtime.json: no run dir for the probes to read a reason from
         print(f"cachemgr supervise: {e}", file=sys.stderr)
         return 1

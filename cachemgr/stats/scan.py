@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from cachemgr.xcache import cinfo
 from cachemgr.xcache.layout import QUARANTINE, SUFFIX
-from cachemgr.xcache.walk import Pool, Unit, default_workers, read_at, split
+from cachemgr.xcache.walk import Pool, Unit, Walk, default_workers, read_at, split
 
 
 class Record(NamedTuple):
@@ -152,53 +152,37 @@ def scan_unit(unit: Unit, depth: int, state: State | None) -> UnitResult:
     disk: dict[str, int] = {}
     errors = 0
     size = REC.size
-    stack = [(unit.path, "", unit.parts)]
-    while stack:
-        path, rel, parts = stack.pop()
-        try:
-            dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            errors += 1
-            continue
-        prefix = "/" + "/".join(parts[:depth])
+    walk = Walk(unit)
+    top = len(unit.parts)
+    for d in walk:
+        rel = "".join(f"{part}/" for part in d.parts[top:])  # the directory, relative to the unit
+        prefix = "/" + "/".join(d.parts[:depth])
         used = 0
-        try:
-            with os.scandir(dir_fd) as it:
-                entries = list(it)
-            for entry in entries:
-                name = entry.name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if unit.recursive:
-                            stack.append((f"{path}/{name}", f"{rel}{name}/", (*parts, name)))
-                        continue
-                    if not name.endswith(SUFFIX):
-                        continue
-                    # Follows symlinks: multi-disk caches link cinfo files into the meta space.
-                    st = os.stat(name, dir_fd=dir_fd)
-                    i = index.get(rel + name)
-                    if i is not None and _MT.unpack_from(old_recs, i * size) == (st.st_mtime_ns, st.st_size):
-                        matched.append(i)
-                        if not old_recs[i * size + FLAGS_AT] & COMPLETE:
-                            used += _disk(name, dir_fd)
-                    else:
-                        disk_bytes = _disk(name, dir_fd)
-                        record = _record(st, read_at(name, dir_fd, st.st_size), disk_bytes)
-                        new_recs += record
-                        new_names.append(rel + name)
-                        if not record[FLAGS_AT] & COMPLETE:
-                            used += disk_bytes
-                except FileNotFoundError:
-                    continue
-                except OSError:
-                    errors += 1
-        except OSError:
-            errors += 1
-        finally:
-            os.close(dir_fd)
+        for entry in d.files:
+            name = entry.name
+            if not name.endswith(SUFFIX):
+                continue
+            try:
+                # Follows symlinks: multi-disk caches link cinfo files into the meta space.
+                st = os.stat(name, dir_fd=d.fd)
+                i = index.get(rel + name)
+                if i is not None and _MT.unpack_from(old_recs, i * size) == (st.st_mtime_ns, st.st_size):
+                    matched.append(i)
+                    if not old_recs[i * size + FLAGS_AT] & COMPLETE:
+                        used += _disk(name, d.fd)
+                else:
+                    disk_bytes = _disk(name, d.fd)
+                    record = _record(st, read_at(name, d.fd, st.st_size), disk_bytes)
+                    new_recs += record
+                    new_names.append(rel + name)
+                    if not record[FLAGS_AT] & COMPLETE:
+                        used += disk_bytes
+            except FileNotFoundError:
+                continue
+            except OSError:
+                errors += 1
         disk[prefix] = disk.get(prefix, 0) + used
+    errors += walk.errors
     if state is not None and not new_names and len(matched) == len(old_names):
         new_state, sums = None, state.sums  # the common rescan: nothing to rebuild
     else:

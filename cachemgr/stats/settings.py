@@ -90,46 +90,57 @@ def section(v: NodeValues) -> dict[str, Any]:
     return values
 
 
-_TYPES: dict[str, Callable[[Any], Any]] = {"Path": Path, "str": str, "int": int, "float": float}
+_TYPES: dict[str, Callable[[Any], Any]] = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}
 
 
 def _type(f: Field) -> tuple[Callable[[Any], Any], bool]:
     """The field's (item type, whether it is a tuple of them), from its annotation."""
     name = str(f.type).removesuffix(" | None")
     many = name.startswith("tuple[")
-    return _TYPES[name.removeprefix("tuple[").removesuffix(", ...]")], many
+    item = name.removeprefix("tuple[").removesuffix(", ...]")
+    if item not in _TYPES:
+        raise TypeError(f"Settings.{f.name}: {f.type} is none of {', '.join(_TYPES)}: add its type to _TYPES")
+    return _TYPES[item], many
+
+
+# Read once, at import: a field of a type this module cannot read is the exporter's bug, not a bad runtime.json.
+_FIELDS = {f.name: (f, *_type(f)) for f in fields(Settings)}
 
 
 def from_runtime(rt: Runtime) -> Settings:
     values = {}
     try:
         raw = {**rt.exporter, "run_dir": rt.paths.run}
-        for f in fields(Settings):
-            item, many = _type(f)
-            value = raw[f.name]
-            values[f.name] = None if value is None else tuple(map(item, value)) if many else item(value)
+        for name, (_, item, many) in _FIELDS.items():
+            value = raw[name]
+            values[name] = None if value is None else tuple(map(item, value)) if many else item(value)
     except (KeyError, TypeError, ValueError) as e:
         raise PodConfigError(f"runtime.json: exporter: {e!r}: is the ConfigMap rendered by this cachemgr?") from None
     return Settings(**values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per field; a flag given overrides the field (`--disable` adds to it)."""
-    for f in fields(Settings):
-        item, many = _type(f)
+    """One flag per field (a switch, --x/--no-x, for a bool); a flag given overrides the field (`--disable` adds to
+    it)."""
+    for name, (f, item, many) in _FIELDS.items():
         shown = " ".join(map(str, f.default)) if many else f.default
+        flag = f"--{name.replace('_', '-')}"
+        help = f"{f.metadata['help']} (default: {shown or 'none'})"
+        if item is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help)
+            continue
         parser.add_argument(
-            f"--{f.name.replace('_', '-')}",
+            flag,
             type=item,
             nargs="+" if many else None,
             action="extend" if many else "store",
             default=argparse.SUPPRESS,
-            help=f"{f.metadata['help']} (default: {shown or 'none'})",
+            help=help,
         )
 
 
 def from_args(args: argparse.Namespace, base: Settings) -> Settings:
-    given = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    given = {name: getattr(args, name) for name in _FIELDS if hasattr(args, name)}
     for name, value in given.items():
         if isinstance(value, list):
             given[name] = (*getattr(base, name), *value) if name == "disable" else tuple(value)

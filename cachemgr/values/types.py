@@ -91,7 +91,7 @@ parse_account = _matching(_ACCOUNT, "a Unix account name")
 def parse_quantity(raw: Any) -> str:
     """Kept as written (it is rendered as is); a syntax the API server would not parse is refused here, at its
     line. Its value (negative, above the limit) is the API server's rules' to judge (cachemgr/k8s/rules.py)."""
-    return quantity.check(_text(raw))
+    return quantity.validate(_text(raw))
 
 
 def parse_word(raw: Any) -> str:

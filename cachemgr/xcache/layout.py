@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from cachemgr.xcache.walk import Unit, Walk
+
 SUFFIX = ".cinfo"  # beside each cached file: its block map and access records (cinfo.py)
 QUARANTINE = ".cachemgr-quarantine"  # per disk: fsck --repair moves bad files here (a rename stays on the disk)
 
@@ -77,21 +79,11 @@ def cached_files(target: Cache, prefix: str = "/") -> Iterator[CachedFile]:
             if os.path.lexists(cf.data) or os.path.lexists(cf.cinfo):
                 yield cf
             continue
-        stack = [(str(start), "" if prefix == "/" else prefix)]
-        while stack:
-            path, ns = stack.pop()
-            try:
-                with os.scandir(path) as it:
-                    entries = list(it)
-            except FileNotFoundError:
-                continue
+        parts = tuple(p for p in prefix.split("/") if p)
+        for d in Walk(Unit(str(start), parts, True), skip=target.reserved, strict=True):
+            ns = "/" + "/".join(d.parts) if d.parts else ""
             seen: set[str] = set()
-            for e in entries:
-                if path == str(root) and e.name in target.reserved:
-                    continue
-                if e.is_dir(follow_symlinks=False):
-                    stack.append((e.path, f"{ns}/{e.name}"))
-                    continue
+            for e in d.files:
                 base = e.name[: -len(SUFFIX)] if e.name.endswith(SUFFIX) else e.name
                 if base not in seen:
                     seen.add(base)

@@ -1,6 +1,6 @@
-"""Walking a cache's namespace fast: the tree split into units (directory subtrees) that a pool of worker
-processes walks, one per core (parsing cinfo files is Python: threads would serialize). The cache scan and fsck
-hand their own module-level function to run on each unit."""
+"""Walking a cache's namespace: the tree split into units (directory subtrees, split()), each walked by Walk, and a
+pool of worker processes to walk them in, one per core (parsing cinfo files is Python: threads would serialize). The
+cache scan and fsck hand their own module-level function to run on each unit; evict walks serially."""
 
 from __future__ import annotations
 
@@ -27,6 +27,65 @@ class Unit(NamedTuple):
     path: str
     parts: tuple[str, ...]  # namespace path components of path, from the root
     recursive: bool  # False: only the files directly in path (a directory above the cut)
+
+
+class Directory(NamedTuple):
+    fd: int  # open while the walk's caller looks at it: stat and open its files by name, relative to it
+    path: str
+    parts: tuple[str, ...]  # its namespace path components, from the root
+    files: list[os.DirEntry]  # its entries that are not directories
+
+
+class Walk:
+    """The directories of one unit, depth first, each open while the caller looks at it. A directory gone meanwhile
+    (purge) is passed over; one that cannot be read is counted in errors, or raised when strict. skip: names in the
+    namespace root that are not the cache's (the quarantine, the disk sentinel)."""
+
+    def __init__(self, unit: Unit, skip: Container[str] = (), strict: bool = False) -> None:
+        self.unit, self.skip, self.strict = unit, skip, strict
+        self.errors = 0
+
+    def __iter__(self) -> Iterator[Directory]:
+        stack = [(self.unit.path, self.unit.parts)]
+        while stack:
+            path, parts = stack.pop()
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                if self.strict:
+                    raise
+                self.errors += 1
+                continue
+            try:
+                yield Directory(fd, path, parts, self._files(fd, path, parts, stack))
+            finally:
+                os.close(fd)
+
+    def _files(self, fd: int, path: str, parts: tuple[str, ...], stack: list) -> list[os.DirEntry]:
+        files = []
+        try:
+            with os.scandir(fd) as it:
+                entries = list(it)
+        except OSError:
+            if self.strict:
+                raise
+            self.errors += 1
+            return files
+        for entry in entries:
+            if not parts and entry.name in self.skip:
+                continue
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    files.append(entry)
+                elif self.unit.recursive:
+                    stack.append((f"{path}/{entry.name}", (*parts, entry.name)))
+            except OSError:
+                if self.strict:
+                    raise
+                self.errors += 1
+        return files
 
 
 def read_at(name: str, dir_fd: int, size: int) -> bytes:

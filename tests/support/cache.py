@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cachemgr.local import sandbox
-from cachemgr.local.xrootd.origin import Origin
+from cachemgr.local.xrootd.origin import OriginServer
 from cachemgr.xcache import openfiles
 from support import EXAMPLE
 from support.clients import xrdcp
@@ -22,7 +22,7 @@ from support.wait import eventually
 @dataclass
 class Cache:
     box: sandbox.Sandbox
-    origin: Origin
+    origin: OriginServer
 
     @property
     def instance(self):

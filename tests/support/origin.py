@@ -26,7 +26,7 @@ def put(data: Path, name: str, content: bytes) -> Path:
 @contextlib.contextmanager
 def serving(
     files: dict[str, bytes], protect: origin.Protection | None = None, port: int | None = None
-) -> Iterator[origin.Origin]:
+) -> Iterator[origin.OriginServer]:
     """A real xrootd origin serving files (path -> content), stopped and removed afterwards."""
     # Not under pytest's tmp dir: that is mode 0700 and xrootd runs as its own user.
     root = Path(tempfile.mkdtemp(prefix="cachemgr-test-origin-"))

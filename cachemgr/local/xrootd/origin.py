@@ -30,7 +30,7 @@ class Protection:
 
 
 @dataclass
-class Origin:
+class OriginServer:
     root: Path
     port: int
     daemon: process.Daemon
@@ -51,7 +51,7 @@ class Origin:
 
 def start(
     root: Path, user: str, port: int | None = None, protect: Protection | None = None, name: str = "origin"
-) -> Origin:
+) -> OriginServer:
     """Lay out root (data, run, config, and for a protected origin its credentials) and start xrootd as user."""
     port = port or process.free_port()
     data, run = root / "data", root / "run"
@@ -78,4 +78,4 @@ def start(
         for path in (root, run):
             os.chown(path, uid, gid)
     daemon = process.start("xrootd", name, config, root / "origin.log", run, user=user)
-    return Origin(root, port, daemon, protect is not None)
+    return OriginServer(root, port, daemon, protect is not None)
