@@ -11,7 +11,6 @@ applies them (cachemgr/local/podman); without it, `cachemgr supervise` (the imag
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import signal
 import subprocess
@@ -19,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cachemgr.core import files
+from cachemgr.core import files, procs
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import key_pem, load_cert
 from cachemgr.local import sandbox
@@ -30,7 +29,6 @@ from cachemgr.values.resolve import NodeValues
 
 SAMPLE = "/sample/hello.txt"
 MISS_PATH = "/sample/random-1m.bin"  # what the self-test fetches through the cache to prove misses work
-STOP_WITHIN = 8.0  # seconds for supervise to drain and stop its programs; the whole stop stays under 10 s
 
 
 def origin_files(data: Path, protected: str) -> None:
@@ -81,13 +79,8 @@ class HostCache:
         self.box.wait_serving(self.supervisor, timeout=30)
 
     def stop(self) -> None:
-        if self.supervisor is not None and self.supervisor.poll() is None:
-            self.supervisor.terminate()
-            try:
-                self.supervisor.wait(STOP_WITHIN)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.supervisor.pid, signal.SIGKILL)
-                self.supervisor.wait()
+        if self.supervisor is not None:
+            procs.stop(self.supervisor, sandbox.STOP_WITHIN, group=True)
         sandbox.remove(self.box)
 
 
@@ -113,8 +106,7 @@ class PodCache:
             self.pod.down()
         finally:
             if self.follow is not None:
-                self.follow.terminate()
-                self.follow.wait()
+                procs.stop(self.follow, 5)
 
 
 def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = False) -> int:

@@ -9,7 +9,6 @@ dirs and ports, and prints FLEET_PIDS anew.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import select
@@ -19,12 +18,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import IO
 
 import psutil
 
+from cachemgr.core import procs
 from cachemgr.local import sandbox
 from cachemgr.local.demo import origin_files
 from cachemgr.local.xrootd import origin, process, redirector
@@ -34,7 +33,6 @@ from cachemgr.runtime.logs import Relay
 from cachemgr.values.resolve import NodeValues
 
 NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
-STOP_WITHIN = 7.0  # seconds for each node's supervise to drain and stop; then the redirector and origin: under 10 s
 # What the demo changes besides ports and paths: a short drain, local metrics, and a redirector that serves at
 # once, decides a miss within a second and gives up a dead cache after 5 s (cms.* defaults suit a production
 # redirector, whose caches may restart within its drop delay, not a demo).
@@ -97,18 +95,10 @@ class Node:
         self.redirector.wait_login(self.values["ports.xroot"], self.launcher, timeout=30, since=login_since)
 
     def stop(self) -> None:
-        """SIGTERM to supervise (it drains, then stops its programs); SIGKILL to the whole node after STOP_WITHIN."""
-        if not self.alive():
-            return
-        assert self.launcher is not None
-        with contextlib.suppress(ProcessLookupError):  # it may be exiting already
-            os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.launcher.wait(STOP_WITHIN)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
-            self.launcher.wait()
+        """SIGTERM to supervise (it drains, then stops its programs); SIGKILL to it after STOP_WITHIN, which as PID 1
+        of its namespace kills every process of the node."""
+        if self.launcher is not None:
+            procs.stop(self.launcher, sandbox.STOP_WITHIN, target=self.pid)
 
 
 class _Stopped(Exception):
@@ -132,12 +122,8 @@ def _size(path: Path) -> int:
 
 def _child(pid: int, timeout: float = 10) -> int:
     """The one child of pid (unshare --fork's), once it has forked it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if children := psutil.Process(pid).children():
-            return children[0].pid
-        time.sleep(0.02)
-    raise process.StartError(f"unshare (pid {pid}) started no supervise within {timeout:.0f}s")
+    what = f"unshare (pid {pid}) started no supervise"
+    return procs.wait_until(psutil.Process(pid).children, timeout, 0.02, what, error=process.StartError)[0].pid
 
 
 def run(values_dir: Path, size: int) -> int:
