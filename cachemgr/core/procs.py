@@ -1,4 +1,4 @@
-"""Processes: wait until something holds, stop a process within a time.
+"""Processes: wait until something holds, stop a process within a time, find what a process started.
 
 One of each, for the daemons, pods and demos of cachemgr/local and for the tests (tests/support/wait.py).
 """
@@ -12,6 +12,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+import psutil
 
 T = TypeVar("T")
 
@@ -73,3 +75,20 @@ def stop(proc: subprocess.Popen, within: float, group: bool = False, target: int
         with contextlib.suppress(ProcessLookupError):
             (os.killpg if group else os.kill)(pid, signal.SIGKILL)
         proc.wait()
+
+
+def carrying(name: str, value: str) -> list[psutil.Process]:
+    """Running processes whose environment has name=value: everything one process started (it set name=value in its
+    own environment first), however it started them (setsid, double forks, parents gone), except programs that
+    start with an environment of their own (podman's conmon and containers). Only environments we may read count:
+    as root every process's, else our own user's."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for p in psutil.process_iter():
+        try:
+            with open(f"/proc/{p.pid}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(p)
+        except OSError:  # gone, a zombie's (empty anyway), or not ours to read
+            continue
+    return found

@@ -6,6 +6,9 @@ protected namespace. The cache's xrd cert, proxy and grid-mapfile are made by it
 
 With --pod the cache is the built image, run by `podman kube play` from the node's rendered manifests as an admin
 applies them (cachemgr/local/podman); without it, `cachemgr supervise` (the image's entrypoint) runs on this machine.
+
+SIGINT or SIGTERM stops it all in order; killed outright (SIGKILL, a closed terminal, the OOM killer) it still leaves
+nothing: its reaper (reaper.py) kills what it started and removes the pod and the temp dir.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from cachemgr.core import files, procs
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import key_pem, load_cert
+from cachemgr.local import reaper as reap
 from cachemgr.local import sandbox
 from cachemgr.local.podman import engine
 from cachemgr.local.podman import node as podman_node
@@ -115,6 +119,7 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         return 1
     root = Path(tempfile.mkdtemp(prefix="cachemgr-demo-"))
     root.chmod(0o755)  # xrootd runs as its own user
+    reaper = reap.start(root)  # killed or not, the demo leaves nothing
     origins: list[origin.Origin] = []
     cache: HostCache | PodCache | None = None
     code = 1
@@ -133,6 +138,8 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         }
         kind = PodCache if pod else HostCache
         cache = kind(values_dir, node, root / "cache", f"127.0.0.1:{public_port}", extra)
+        if isinstance(cache, PodCache):
+            reaper.pod(cache.pod.pod, cache.pod.played)
         v = cache.values
         protected = [ns.path for ns in v["namespaces.protected"]]
         if auth and not (protected and v["namespaces.protected"][0].dns):
@@ -176,4 +183,5 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         for up in origins:
             up.daemon.stop(timeout=1)
         shutil.rmtree(root, ignore_errors=True)
+        reaper.close()
     return code

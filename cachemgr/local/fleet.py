@@ -4,7 +4,7 @@ Each cache is the example site's `stashcache-cmsd` node (xrootd and cmsd, report
 with its own ports, cache dir and run dir, under its own `cachemgr supervise`. As root each supervise is PID 1 of
 its own PID namespace, so `kill -9` of it takes the whole node with it, as when a pod or machine dies: supervisord's
 programs call setpgrp and would otherwise outlive it. SIGUSR1 starts every node that is gone again, with the same
-dirs and ports, and prints FLEET_PIDS anew.
+dirs and ports, and prints FLEET_PIDS anew. Killed itself, its reaper (reaper.py) removes the whole fleet.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import IO
 import psutil
 
 from cachemgr.core import procs
+from cachemgr.local import reaper as reap
 from cachemgr.local import sandbox
 from cachemgr.local.demo import origin_files
 from cachemgr.local.xrootd import origin, process, redirector
@@ -141,6 +142,7 @@ def run(values_dir: Path, size: int) -> int:
         signal.signal(signum, lambda *_: None)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
+    reaper = reap.start(root)  # killed or not, the demo leaves nothing
     up: origin.Origin | None = None
     rdr: redirector.Redirector | None = None
     nodes: list[Node] = []
@@ -206,3 +208,4 @@ def run(values_dir: Path, size: int) -> int:
             relay.stop.set()
             relay.join(2)
         shutil.rmtree(root, ignore_errors=True)
+        reaper.close()
