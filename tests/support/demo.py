@@ -77,7 +77,7 @@ class Demo:
         assert "xrootd" in {p.name() for p in started} and ports, "the demo runs nothing of its own to leave"
 
         def left() -> list[str]:
-            alive = [" ".join(p.cmdline()) for p in started if running(p)]
+            alive = [str(p) for p in started if running(p)]  # str: pid and name, also of one exiting meanwhile
             listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
             mounts = [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(self.root) in m]
             there = [str(self.root)] if self.root.exists() else []
