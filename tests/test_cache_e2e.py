@@ -87,6 +87,10 @@ def test_demo_stops_everything_within_10s_on_sigterm():
     assert not demo.root.exists(), "the demo's temp dir should be removed"
 
 
+def test_demo_killed_with_sigkill_leaves_no_process_port_or_dir_within_10s():
+    start().killed_leaves_nothing()
+
+
 def test_demo_serves_metrics(demo: Demo):
     text = scrape(demo.env["METRICS"])  # the demo prints it once xrootd is up; the exporter may lag
     assert f'cachemgr_filesystem_size_bytes{{path="{demo.env["CACHE_DIR"]}"' in text

@@ -86,3 +86,7 @@ def test_demo_auth_stops_within_10s_and_leaves_nothing(demo: Demo):
     assert demo.proc.returncode == 0 and took <= 10, took
     assert demo.leftovers() == []
     assert not demo.root.exists()
+
+
+def test_demo_auth_killed_with_sigkill_leaves_no_process_port_or_dir_within_10s():
+    start("--auth").killed_leaves_nothing()

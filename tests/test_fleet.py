@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import REPO, processes_naming
+from support import REPO, processes_naming, running
 from support.fleet import CLIENT_ENV, Fleet, start
 from support.wait import eventually
 
@@ -55,14 +55,7 @@ def test_sigterm_while_the_fleet_starts_stops_what_it_started_within_10s():
         assert proc.returncode == 128 + signal.SIGTERM and took < 10, (took, output()[-3000:])
         assert "cachemgr demo --fleet: SIGTERM while starting: stopping" in output()
         assert proc.stdout is not None and proc.stdout.read() == b""  # no keys: the fleet never was up
-        assert [p.pid for p in started if _alive(p)] == [] and set(tmp.glob("cachemgr-fleet-*")) == before
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+        assert [p.pid for p in started if running(p)] == [] and set(tmp.glob("cachemgr-fleet-*")) == before
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +244,7 @@ def test_sigterm_stops_the_whole_fleet_within_10s_leaving_nothing(fleet: Fleet):
     assert took < 10, f"stopping took {took:.1f}s"
     assert not fleet.leftovers()
     assert not fleet.root.exists()
+
+
+def test_demo_fleet_killed_with_sigkill_leaves_no_process_port_or_dir_within_10s():
+    start(2).killed_leaves_nothing()

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from support import REPO
+from support import REPO, running
 from support.cache import wait_closed
 from support.clients import curl, xrdcp
 from support.demo import Demo, add_origin_file, sha256, start
@@ -244,6 +244,25 @@ def test_the_pod_stops_within_its_grace_period_and_leaves_nothing(demo: Demo):
     assert engine.podman("secret", "ls", "--format", "{{.Name}}").stdout.strip() == ""
     assert [p for p in ps() if p[0] == UID] == [] and demo.leftovers() == []
     assert not demo.root.exists()
+
+
+def test_demo_pod_killed_with_sigkill_leaves_no_pod_container_mount_or_process_within_10s():
+    killed = start("--pod", timeout=300)  # the module's demo has stopped: the pod's name is free again
+    pod = container(killed).removesuffix("-cache")
+    inspected = engine.podman("pod", "inspect", "--format", "{{range .Containers}}{{.Id}} {{end}}", pod).stdout
+    ids = inspected.split()
+    merged = [engine.podman("inspect", "--format", "{{.GraphDriver.Data.MergedDir}}", i).stdout.strip() for i in ids]
+    processes = [psutil.Process(pid) for pid in pod_pids(killed)]
+    assert len(ids) >= 2 and processes  # the infra and the cache container at least, and the cache's processes
+
+    def podman_left() -> list[str]:
+        left = [f"pod {pod}"] if engine.pod_exists(pod) else []
+        left += [f"container {i}" for i in ids if engine.podman("container", "exists", i, check=False).returncode == 0]
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+        left += [m for m in mounts if any(i in m for i in ids + merged)]  # their root file systems, their /dev/shm
+        return left + [" ".join(p.cmdline()) for p in processes if running(p)]
+
+    killed.killed_leaves_nothing(also=podman_left)
 
 
 # Pods the tests play themselves: stop and replay, a changed value, and three ways to break one.

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -32,13 +33,13 @@ def test_refuses_to_start_without_the_disk_sentinel(tmp_path, pods):
     pod.start()
     line = f"refusing to start: no {pod.v['cache.sentinel']} in {pod.v['cache.root']}; is the disk mounted?"
     # Said once, then it waits: a container that exited would restart and repeat itself.
-    live = pod.health("--live")
-    for _ in range(40):
-        if line in live.stdout:
-            break
-        time.sleep(0.25)
+
+    def refused() -> subprocess.CompletedProcess | None:
         live = pod.health("--live")
-    assert live.returncode == 1 and line in live.stdout, live.stdout
+        return live if line in live.stdout else None
+
+    live = eventually(refused, 10, 0.25, message=lambda: pod.health("--live").stdout)
+    assert live.returncode == 1, live.stdout
     assert pod.health("--ready").returncode == 1
     assert pod.proc.poll() is None and pod.out.read_text().count(line) == 1
     assert pod.stop() < 5 and pod.proc.returncode == 1

@@ -6,12 +6,14 @@ protected namespace. The cache's xrd cert, proxy and grid-mapfile are made by it
 
 With --pod the cache is the built image, run by `podman kube play` from the node's rendered manifests as an admin
 applies them (cachemgr/local/podman); without it, `cachemgr supervise` (the image's entrypoint) runs on this machine.
+
+SIGINT or SIGTERM stops it all in order; killed outright (SIGKILL, a closed terminal, the OOM killer) it still leaves
+nothing: its reaper (reaper.py) kills what it started and removes the pod and the temp dir.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import signal
 import subprocess
@@ -19,9 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cachemgr.core import files
+from cachemgr.core import files, procs
 from cachemgr.credentials import throwaway
 from cachemgr.credentials.x509 import key_pem, load_cert
+from cachemgr.local import reaper as reap
 from cachemgr.local import sandbox
 from cachemgr.local.podman import engine
 from cachemgr.local.podman import node as podman_node
@@ -30,7 +33,6 @@ from cachemgr.values.resolve import NodeValues
 
 SAMPLE = "/sample/hello.txt"
 MISS_PATH = "/sample/random-1m.bin"  # what the self-test fetches through the cache to prove misses work
-STOP_WITHIN = 8.0  # seconds for supervise to drain and stop its programs; the whole stop stays under 10 s
 
 
 def origin_files(data: Path, protected: str) -> None:
@@ -81,13 +83,8 @@ class HostCache:
         self.box.wait_serving(self.supervisor, timeout=30)
 
     def stop(self) -> None:
-        if self.supervisor is not None and self.supervisor.poll() is None:
-            self.supervisor.terminate()
-            try:
-                self.supervisor.wait(STOP_WITHIN)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.supervisor.pid, signal.SIGKILL)
-                self.supervisor.wait()
+        if self.supervisor is not None:
+            procs.stop(self.supervisor, sandbox.STOP_WITHIN, group=True)
         sandbox.remove(self.box)
 
 
@@ -113,8 +110,7 @@ class PodCache:
             self.pod.down()
         finally:
             if self.follow is not None:
-                self.follow.terminate()
-                self.follow.wait()
+                procs.stop(self.follow, 5)
 
 
 def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = False) -> int:
@@ -123,6 +119,7 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         return 1
     root = Path(tempfile.mkdtemp(prefix="cachemgr-demo-"))
     root.chmod(0o755)  # xrootd runs as its own user
+    reaper = reap.start(root)  # killed or not, the demo leaves nothing
     origins: list[origin.OriginServer] = []
     cache: HostCache | PodCache | None = None
     code = 1
@@ -141,6 +138,8 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         }
         kind = PodCache if pod else HostCache
         cache = kind(values_dir, node, root / "cache", f"127.0.0.1:{public_port}", extra)
+        if isinstance(cache, PodCache):
+            reaper.pod(cache.pod.pod, cache.pod.played)
         v = cache.values
         protected = [ns.path for ns in v["namespaces.protected"]]
         if auth and not (protected and v["namespaces.protected"][0].dns):
@@ -184,4 +183,5 @@ def run(values_dir: Path, node: str = "local", auth: bool = False, pod: bool = F
         for up in origins:
             up.daemon.stop(timeout=1)
         shutil.rmtree(root, ignore_errors=True)
+        reaper.close()
     return code

@@ -4,12 +4,11 @@ Each cache is the example site's `stashcache-cmsd` node (xrootd and cmsd, report
 with its own ports, cache dir and run dir, under its own `cachemgr supervise`. As root each supervise is PID 1 of
 its own PID namespace, so `kill -9` of it takes the whole node with it, as when a pod or machine dies: supervisord's
 programs call setpgrp and would otherwise outlive it. SIGUSR1 starts every node that is gone again, with the same
-dirs and ports, and prints FLEET_PIDS anew.
+dirs and ports, and prints FLEET_PIDS anew. Killed itself, its reaper (reaper.py) removes the whole fleet.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import select
@@ -19,12 +18,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import IO
 
 import psutil
 
+from cachemgr.core import procs
+from cachemgr.local import reaper as reap
 from cachemgr.local import sandbox
 from cachemgr.local.demo import origin_files
 from cachemgr.local.xrootd import origin, process, redirector
@@ -34,7 +34,6 @@ from cachemgr.runtime.logs import Relay
 from cachemgr.values.resolve import NodeValues
 
 NODE = "stashcache-cmsd"  # the example node that reports to a cache redirector
-STOP_WITHIN = 7.0  # seconds for each node's supervise to drain and stop; then the redirector and origin: under 10 s
 # What the demo changes besides ports and paths: a short drain, local metrics, and a redirector that serves at
 # once, decides a miss within a second and gives up a dead cache after 5 s (cms.* defaults suit a production
 # redirector, whose caches may restart within its drop delay, not a demo).
@@ -97,18 +96,10 @@ class Node:
         self.redirector.wait_login(self.values["ports.xroot"], self.launcher, timeout=30, since=login_since)
 
     def stop(self) -> None:
-        """SIGTERM to supervise (it drains, then stops its programs); SIGKILL to the whole node after STOP_WITHIN."""
-        if not self.alive():
-            return
-        assert self.launcher is not None
-        with contextlib.suppress(ProcessLookupError):  # it may be exiting already
-            os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.launcher.wait(STOP_WITHIN)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)  # as PID 1 of its namespace this kills every process of the node
-            self.launcher.wait()
+        """SIGTERM to supervise (it drains, then stops its programs); SIGKILL to it after STOP_WITHIN, which as PID 1
+        of its namespace kills every process of the node."""
+        if self.launcher is not None:
+            procs.stop(self.launcher, sandbox.STOP_WITHIN, target=self.pid)
 
 
 class _Stopped(Exception):
@@ -132,12 +123,8 @@ def _size(path: Path) -> int:
 
 def _child(pid: int, timeout: float = 10) -> int:
     """The one child of pid (unshare --fork's), once it has forked it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if children := psutil.Process(pid).children():
-            return children[0].pid
-        time.sleep(0.02)
-    raise process.StartError(f"unshare (pid {pid}) started no supervise within {timeout:.0f}s")
+    what = f"unshare (pid {pid}) started no supervise"
+    return procs.wait_until(psutil.Process(pid).children, timeout, 0.02, what, error=process.StartError)[0].pid
 
 
 def run(values_dir: Path, size: int) -> int:
@@ -155,6 +142,7 @@ def run(values_dir: Path, size: int) -> int:
         signal.signal(signum, lambda *_: None)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
+    reaper = reap.start(root)  # killed or not, the demo leaves nothing
     up: origin.OriginServer | None = None
     rdr: redirector.Redirector | None = None
     nodes: list[Node] = []
@@ -220,3 +208,4 @@ def run(values_dir: Path, size: int) -> int:
             relay.stop.set()
             relay.join(2)
         shutil.rmtree(root, ignore_errors=True)
+        reaper.close()

@@ -27,6 +27,10 @@ from cachemgr.scheduler import crontab
 from cachemgr.scheduler.runner import execute, task_command
 from cachemgr.values.resolve import NodeValues
 
+# Seconds for `cachemgr supervise` to drain and stop its programs before SIGKILL: a demo's whole stop (then its
+# origins, the fleet's redirector) stays under 10 s.
+STOP_WITHIN = 7.0
+
 
 @dataclass
 class Sandbox:

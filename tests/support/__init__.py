@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import psutil
+
 from support.wait import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,3 +89,11 @@ def processes_naming(text: str) -> list[str]:
     """Command lines of running processes that contain text (a test's temp dir): what it left behind."""
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in ps.splitlines() if text in line]
+
+
+def running(p: psutil.Process) -> bool:
+    """Whether p still runs (a zombie does not: it has exited, and this machine's PID 1 may never reap it)."""
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -9,8 +9,11 @@ from typing import Any
 
 import yaml
 
+from cachemgr.core import procs
+
 # runc + cgroupfs and lower ulimits (see the file): ours, unless the caller names a containers.conf of its own.
 CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
+REMOVE_WITHIN = 30.0  # seconds for a stopped pod to be gone
 
 
 class EngineError(Exception):
@@ -46,3 +49,23 @@ def kubectl_dry_run(*args: str) -> dict[str, Any]:
 
 def image_exists(ref: str) -> bool:
     return podman("image", "exists", ref, check=False).returncode == 0
+
+
+def pod_exists(name: str) -> bool:
+    return podman("pod", "exists", name, check=False).returncode == 0
+
+
+def remove_pod(name: str, played: Path, grace: float) -> None:
+    """Stop the pod (SIGTERM, grace seconds, SIGKILL), then remove what `kube play` of played made of it."""
+    if pod_exists(name):
+        podman("pod", "stop", "--time", f"{grace:.0f}", name, timeout=grace + 60, check=False)
+    podman("kube", "down", str(played), check=False)
+
+    # podman 4.3.1 with cgroupfs can fail the pod's removal with EBUSY while conmon's cleanup still sits in the
+    # pod's cgroup (containers/podman#14057): the pod stays, its container gone. Remove it again, bounded.
+    def removed() -> bool:
+        if pod_exists(name):
+            podman("pod", "rm", "--force", name)  # EngineError (EBUSY again): another try in a second
+        return not pod_exists(name)
+
+    procs.wait_until(removed, REMOVE_WITHIN, 1, f"pod {name} not removed", ignore=(EngineError,), error=EngineError)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cachemgr.core import files
+from cachemgr.core import files, procs
 from cachemgr.credentials import throwaway
 from cachemgr.local import sandbox
 from cachemgr.local.podman import engine, transform
@@ -26,8 +25,6 @@ from cachemgr.render.engine import render_node
 from cachemgr.render.site import load_nodes
 from cachemgr.render.write import write_outputs
 from cachemgr.values.resolve import NodeValues
-
-REMOVE_WITHIN = 30.0  # seconds for a stopped pod to be gone
 
 
 @dataclass
@@ -62,6 +59,11 @@ class PodNode:
     def hostcert(self) -> tuple[Path, Path]:
         """The host certificate and key the Secret is made from."""
         return self.root / "hostcert" / "tls.crt", self.root / "hostcert" / "tls.key"
+
+    @property
+    def played(self) -> Path:
+        """The transformed Deployment kube play runs (written by manifests)."""
+        return self.root / "pod" / "deployment.yaml"
 
     @property
     def pod(self) -> str:
@@ -100,9 +102,8 @@ class PodNode:
         for name, secret in self.secrets.items():  # what `kubectl apply` would get; the pod mounts its projection
             files.install(pod_dir / f"secret-{name}.yaml", yaml.safe_dump(secret).encode(), 0o600)
         played = transform.for_podman(self.deployment, self.secrets, pod_dir / "secrets", self.hostname)
-        deployment = pod_dir / "deployment.yaml"
-        deployment.write_text(yaml.safe_dump(played))
-        return configmap, deployment
+        self.played.write_text(yaml.safe_dump(played))
+        return configmap, self.played
 
     # The pod's life.
 
@@ -120,33 +121,25 @@ class PodNode:
         return self.exec("cachemgr", "health", flag, "--config", self.values["paths.config"])
 
     def wait(self, flag: str = "--live", timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while (result := self.health(flag)).returncode:
-            if time.monotonic() > deadline:
-                raise engine.EngineError(f"pod {self.pod} not {flag[2:]} in {timeout:.0f} s: {result.stdout.strip()}")
-            time.sleep(1)
+        """Until the probe passes; the error names what it said last (health prints what still fails)."""
+        probe = ("cachemgr", "health", flag, "--config", self.values["paths.config"])
+        procs.wait_until(
+            lambda: engine.podman("exec", self.container, *probe, timeout=60),
+            timeout,
+            1,
+            f"pod {self.pod} not {flag[2:]}",
+            ignore=(engine.EngineError,),
+            error=engine.EngineError,
+        )
 
     def logs(self) -> str:
         result = engine.podman("logs", self.container, check=False)
         return result.stdout + result.stderr
 
-    def running(self) -> bool:
-        return engine.podman("pod", "exists", self.pod, check=False).returncode == 0
-
     def down(self) -> None:
         """As the kubelet stops a pod: SIGTERM, the grace period for the drain, then SIGKILL; then remove it."""
-        if self.running():
-            grace = self.deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-            engine.podman("pod", "stop", "--time", str(grace), self.pod, timeout=grace + 60, check=False)
-        down = engine.podman("kube", "down", str(self.root / "pod" / "deployment.yaml"), check=False)
-        # podman 4.3.1 with cgroupfs can fail the pod's removal with EBUSY while conmon's cleanup still sits in
-        # the pod's cgroup (containers/podman#14057): the pod stays, its container gone. Remove it again, bounded.
-        deadline = time.monotonic() + REMOVE_WITHIN
-        while self.running():
-            if time.monotonic() > deadline:
-                raise engine.EngineError(f"pod {self.pod} not removed in {REMOVE_WITHIN:.0f} s: {down.stderr.strip()}")
-            time.sleep(1)
-            down = engine.podman("pod", "rm", "--force", self.pod, check=False)
+        grace = self.deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        engine.remove_pod(self.pod, self.played, grace)
 
 
 def create(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from cachemgr.core import procs
 
 # Sub-systems log their own "initialization completed" lines, even on a failing start: only the
 # daemon's final line counts.
@@ -69,13 +69,7 @@ class Daemon:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        procs.stop(self.proc, timeout)
 
 
 def log_after(log: Path, since: int = 0) -> str:
@@ -91,17 +85,18 @@ def log_after(log: Path, since: int = 0) -> str:
 def wait_ready(log: Path, name: str, alive: subprocess.Popen | None, timeout: float, since: int = 0) -> None:
     """Block until log shows `name`'s final initialization line (after byte `since`: a restart's, not an earlier
     run's); raise StartError on failure."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         for m in _FINAL.finditer(log_after(log, since)):
             if m["name"] == name:
                 if m["how"] == "completed":
-                    return
+                    return True
                 raise StartError(f"{name}: initialization failed")
         if alive is not None and alive.poll() is not None:
             raise StartError(f"{name}: exited with status {alive.returncode} before it was ready")
-        time.sleep(0.05)
-    raise StartError(f"{name}: not ready after {timeout:.0f}s")
+        return False
+
+    procs.wait_until(ready, timeout, 0.05, f"{name}: not ready", error=StartError)
 
 
 def start(

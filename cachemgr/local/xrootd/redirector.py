@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cachemgr.core import files
+from cachemgr.core import files, procs
 from cachemgr.local.xrootd import process
 from cachemgr.render.engine import environment
 from cachemgr.values.resolve import NodeValues
@@ -40,11 +39,17 @@ class Redirector:
     def wait_login(self, port: int, alive: subprocess.Popen, timeout: float, since: int = 0) -> None:
         """Block until the cmsd of the cache serving port has logged in (after byte `since` of the log)."""
         login = re.compile(rf"^\d{{6}} [\d:]+ \d+ Protocol: .*@\S+:{port} logged in\.$", re.M)
-        deadline = time.monotonic() + timeout
-        while not login.search(process.log_after(self.log("cmsd"), since)):
-            if alive.poll() is not None or time.monotonic() > deadline:
-                raise process.StartError(f"the cache on port {port} did not log in to the redirector", self.log("cmsd"))
-            time.sleep(0.05)
+        log = self.log("cmsd")
+        what = f"the cache on port {port} did not log in to the redirector"
+
+        def logged_in() -> bool:
+            if login.search(process.log_after(log, since)):
+                return True
+            if alive.poll() is not None:
+                raise process.StartError(f"{what}: it exited with status {alive.returncode}", log)
+            return False
+
+        procs.wait_until(logged_in, timeout, 0.05, what, error=lambda message: process.StartError(message, log))
 
     @property
     def run(self) -> Path:
