@@ -18,6 +18,7 @@ what costs when writing a thousand nodes is creating files (an inode each), and 
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,32 +34,35 @@ def _files_in(path: Path) -> set[str]:
 
 def _unchanged(target: Path, content: Content) -> bool:
     if isinstance(content, str):
-        return target.is_file() and target.read_text() == content
+        return target.is_file() and target.read_bytes() == content.encode()
     if not target.is_dir() or _files_in(target) != set(content):
         return False
-    return all((target / rel).read_text() == text for rel, text in content.items())
+    return all((target / rel).read_bytes() == text.encode() for rel, text in content.items())
 
 
-def _stage_file(path: Path, text: str, same_text: dict[str, Path]) -> None:
-    """Write path, or link it to a file already staged with this text (same_text: the group's, by text)."""
+# Staging makes tens of thousands of files for a big site: plain str paths and os calls, no pathlib.
+def _stage_file(path: str, text: str, same_text: dict[str, str]) -> None:
+    """Write path (mode 0644, whatever the umask), or link it to a file already staged with this text (same_text:
+    the group's, by text)."""
     if text in same_text:
         os.link(same_text[text], path)
         return
-    path.write_text(text)
-    path.chmod(0o644)
+    with open(path, "xb") as f:
+        os.fchmod(f.fileno(), 0o644)
+        f.write(text.encode())
     same_text[text] = path
 
 
-def _stage(content: Content, path: Path, same_text: dict[str, Path]) -> None:
+def _stage(content: Content, path: str, same_text: dict[str, str]) -> None:
     if isinstance(content, str):
         _stage_file(path, content, same_text)
         return
-    path.mkdir()
-    path.chmod(0o755)
+    os.mkdir(path)
+    os.chmod(path, 0o755)
+    for sub in sorted({posixpath.dirname(rel) for rel in content} - {""}):
+        os.makedirs(os.path.join(path, sub), 0o755, exist_ok=True)
     for rel, text in content.items():
-        if "/" in rel:
-            (path / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-        _stage_file(path / rel, text, same_text)
+        _stage_file(os.path.join(path, rel), text, same_text)
 
 
 def _groups(nodes: list[RenderedNode], out: Path, fleet: dict[str, str] | None) -> list[list[tuple[Path, Content]]]:
@@ -86,11 +90,11 @@ def write_outputs(nodes: list[RenderedNode], out: Path, fleet: dict[str, str] | 
     staged: list[tuple[Path, Path]] = []  # (new, target)
     try:
         for group in _groups(nodes, out, fleet):
-            same_text: dict[str, Path] = {}
+            same_text: dict[str, str] = {}
             for target, content in group:
                 if not _unchanged(target, content):
                     new = staging / f"new-{len(staged)}"
-                    _stage(content, new, same_text)
+                    _stage(content, str(new), same_text)
                     staged.append((new, target))
         for i, (new, target) in enumerate(staged):
             target.parent.mkdir(parents=True, exist_ok=True)
