@@ -26,15 +26,17 @@ def generate(values: Path, count: int) -> None:
     for i in range(count):
         disks = [f"/xcache/data{d}" for d in range(1, i % 12 + 1)] if i % 3 else []
         meta = ["/xcache/meta1"] if disks and i % 2 else []
+        ram = 8 + i % 56
         lines = [
             f"node:\n  hostname: cache-{i:04d}.example.org",
             "cache:",
-            f"  ram: {8 + i % 56}g",
+            f"  ram: {ram}g",
             f"  data_disks: [{', '.join(disks)}]",
             f"  meta_disks: [{', '.join(meta)}]",
             "k8s:",
-            "  memory_limit: 96Gi",
-            "  memory_request: 72Gi",
+            # Room for two instances' pfc.ram and overheads (values/rules.py's memory rule), as a site sizes it.
+            f"  memory_limit: {2 * ram + 2}Gi",
+            f"  memory_request: {ram + 2}Gi",
         ]
         if i % 4 == 0:
             lines.append("redirector: redirector.example.org:1213")

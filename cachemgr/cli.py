@@ -21,6 +21,14 @@ def _print_problems(problems: list[Problem]) -> int:
     return 2
 
 
+# The kubernetes client is the optional `render` extra (its typed models: what the API server would refuse).
+INSTALL_CLIENT = "pip install 'cachemgr[render]'"
+
+
+def _client_missing(e: ModuleNotFoundError) -> bool:
+    return (e.name or "").partition(".")[0] == "kubernetes"
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from cachemgr.render import docs
 
@@ -29,13 +37,21 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from cachemgr.k8s.refusals import render_accepted
-    from cachemgr.render.engine import render_fleet
+    from cachemgr.render.engine import render_fleet, render_node
     from cachemgr.render.site import load_nodes
     from cachemgr.render.write import write_outputs
 
     nodes = load_nodes(args.values, args.nodes or None, cron_dir=args.cron)
-    rendered = render_accepted(nodes)
+    try:
+        from cachemgr.k8s.refusals import render_accepted
+    except ModuleNotFoundError as e:
+        if not _client_missing(e):
+            raise
+        # The values are checked all the same; only the API server's own rules wait until kubectl apply.
+        print(f"cachemgr render: not checked against the API server's rules: {INSTALL_CLIENT}", file=sys.stderr)
+        rendered = [render_node(n) for n in nodes]
+    else:
+        rendered = render_accepted(nodes)
     # Fleet files list every node: only rendered when every node is.
     fleet = None if args.nodes else render_fleet(nodes)
     changed = write_outputs(rendered, args.out, fleet)
@@ -46,9 +62,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from cachemgr.local.check import check_nodes
-
-    if args.installed:
+    if args.installed:  # on a node, in the image: no kubernetes client there
         from cachemgr.core.pod import PodConfigError, load_runtime
         from cachemgr.runtime import preflight
 
@@ -62,6 +76,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 2
         print("ok")
         return 0
+
+    from cachemgr.local.check import check_nodes
 
     problems = check_nodes(args.values, args.nodes or None, start=not args.no_start, cron_dir=args.cron)
     if problems:
@@ -353,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ValuesError as e:
         return _print_problems(e.problems)
+    except ModuleNotFoundError as e:
+        if not _client_missing(e):
+            raise
+        print(f"cachemgr {args.command}: needs the kubernetes client: {INSTALL_CLIENT}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"cachemgr {args.command}: {e}", file=sys.stderr)
         return 1

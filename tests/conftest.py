@@ -10,7 +10,10 @@ import pytest
 from support import MINIMAL_SITE, REPO
 from support.demo import start
 
+from cachemgr.core.params import BY_NAME
 from cachemgr.local import sandbox
+from cachemgr.local.podman import engine
+from cachemgr.local.xrootd import process
 
 
 @pytest.fixture
@@ -36,6 +39,16 @@ def values(tmp_path: Path):
 def xrootd_installed() -> None:
     for tool in ("xrootd", "cmsd", "xrdcp", "curl"):
         assert shutil.which(tool), f"{tool} is missing: run images/install.sh --test (tests/run.sh does)"
+
+
+@pytest.fixture(scope="session")
+def image() -> None:
+    """The built image (tests/run.sh builds it before the tests enter their network namespace)."""
+    if not process.is_root():
+        pytest.skip("the pod runs under rootful podman: run the tests as root")
+    ref = BY_NAME["k8s.image"].default
+    if not engine.image_exists(ref):
+        pytest.fail(f"no image {ref}: run images/build.sh (tests/run.sh does, before the tests)")
 
 
 @pytest.fixture(scope="module")

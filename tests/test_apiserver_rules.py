@@ -5,19 +5,26 @@ models and passes every rule. (tests/test_values_errors.py reports the refusals 
 from __future__ import annotations
 
 import copy
+import os
+import re
 import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kubernetes.client import V1ConfigMap, V1Deployment
+from kubernetes.utils.quantity import parse_quantity
 from support import EXAMPLE, REPO
 
 from cachemgr.core import quantity
 from cachemgr.k8s.objects import DecodeError, load_object
 from cachemgr.k8s.rules import RULES, refusals
 
+# The property tests run FUZZ_EXAMPLES inputs each: CACHEMGR_FUZZ_EXAMPLES=100000 for the long run.
+FUZZ_EXAMPLES = int(os.environ.get("CACHEMGR_FUZZ_EXAMPLES", "1000"))
 NODES = sorted(p.stem for p in (EXAMPLE / "nodes").glob("*.yaml"))
 DEPLOYMENT = yaml.safe_load((REPO / "k8s" / "local.yaml").read_text())  # auth on: every kind of volume
 CONFIGMAP = {
@@ -234,14 +241,38 @@ def test_unknown_and_mistyped_fields_do_not_decode():
     ("text", "value"),
     [("2", 2), ("500m", 0.5), ("16Gi", 16 << 30), ("1e3", 1000), ("1.5k", 1500), (".5", 0.5), ("+1M", 10**6)],
 )
-def test_quantities_by_the_clients_parser(text, value):
+def test_quantity_values(text, value):
     assert quantity.parse(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["", "16GB", "1_000", "NaN", "Infinity", " 2", "2 ", "1.5.2", "ki", "2Ki5"])
+@pytest.mark.parametrize("text", ["", "16GB", "1_000", "NaN", "Infinity", " 2", "2 ", "1.5.2", "ki", "2Ki5", "\u0661"])
 def test_quantities_the_api_server_does_not_parse(text):
     with pytest.raises(ValueError, match="not a Kubernetes quantity"):
         quantity.parse(text)
+
+
+# apimachinery's quantity grammar, written out again: quantities drawn from it, with numbers of any length and every
+# suffix, and any other text. What the grammar holds, quantity.parse must value as the client's parser does (the same
+# Decimal, to the digit, or refuse it alike: an exponent beyond Decimal's range); the rest it must refuse.
+GRAMMAR = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?"
+TEXTS = st.one_of(
+    st.from_regex(GRAMMAR, fullmatch=True),
+    st.text(alphabet="0123456789.+-eEinumkKMGTP_ ", max_size=12),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
+@given(TEXTS)
+def test_quantities_parse_to_the_clients_value_without_the_client(text):
+    def outcome(parse: Callable[[str], Any]) -> tuple[Any, str] | str:
+        try:
+            value = parse(text)
+        except ValueError:
+            return "refused"
+        return value, str(value)
+
+    assert outcome(quantity.parse) == (outcome(parse_quantity) if re.fullmatch(GRAMMAR, text) else "refused")
 
 
 def kubectl(*args: str) -> str:

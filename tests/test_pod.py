@@ -53,15 +53,6 @@ UID = BY_NAME["xrootd.uid"].default  # the image's xrootd uid (tests/test_image.
 QUIET = {"k8s.drain": "3s", "selftest.interval": "5s", "selftest.timeout": "5s", "exporter.address": "127.0.0.1"}
 
 
-@pytest.fixture(scope="session")
-def image() -> None:
-    if not process.is_root():
-        pytest.skip("the pod runs under rootful podman: run the tests as root")
-    ref = BY_NAME["k8s.image"].default
-    if not engine.image_exists(ref):
-        pytest.fail(f"no image {ref}: run images/build.sh (tests/run.sh does, before the tests)")
-
-
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Demo]:
     running = start("--pod", "--auth", timeout=300)

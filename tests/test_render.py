@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 import yaml
 from support import EXAMPLE, REPO, cachemgr
 
 from cachemgr.core.params import PARAMS
 from cachemgr.render.docs import parameters_markdown
-from cachemgr.render.engine import CONFIGMAP_FILES, render_node
+from cachemgr.render.engine import CONFIGMAP_FILES, RenderedNode, render_node
 from cachemgr.render.site import load_nodes
+from cachemgr.render.write import write_outputs
 
 NODE = "node:\n  hostname: n1.example.org\n"
 
@@ -54,6 +56,32 @@ def test_removed_file_does_not_linger(values, tmp_path):
     assert cachemgr("render", "--values", str(vdir), "--out", str(out)).returncode == 0
     assert not (out / "configmaps" / "n1" / "Authfile-auth").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".cachemgr")], "staging dir left behind"
+
+
+def test_a_failure_while_writing_leaves_every_old_output_as_it_was(tmp_path):
+    out = tmp_path / "out"
+    write_outputs([RenderedNode("n1", {"robots.txt": "old"}, "deployment: old", "kustomization: old")], out)
+    before = _tree(out)
+    changed = RenderedNode("n1", {"robots.txt": "new"}, "deployment: new", "kustomization: new")
+    unwritable = RenderedNode("n2", {"a": "a file", "a/b": "and a file under it"}, "deployment", "kustomization")
+    with pytest.raises(OSError):
+        write_outputs([changed, unwritable], out)
+    assert _tree(out) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".cachemgr")], "staging dir left behind"
+
+
+def test_a_nodes_copies_of_a_file_are_hard_links_and_nodes_share_none(tmp_path):
+    """Creating files is what costs on disk; in place edits of one node's files must not reach another node's."""
+    assert cachemgr("render", "--values", str(EXAMPLE), "--out", str(tmp_path)).returncode == 0
+
+    def inode(path):
+        return os.stat(tmp_path / path).st_ino
+
+    for node in ("local", "stashcache-cmsd"):
+        assert inode(f"k8s/{node}.yaml") == inode(f"k8s/kustomize/{node}/deployment.yaml")
+        for key in os.listdir(tmp_path / "configmaps" / node):
+            assert inode(f"configmaps/{node}/{key}") == inode(f"k8s/kustomize/{node}/config/{key}")
+    assert inode("configmaps/local/robots.txt") != inode("configmaps/stashcache-cmsd/robots.txt")
 
 
 def test_render_selected_nodes_only(values, tmp_path):

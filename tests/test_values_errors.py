@@ -74,7 +74,7 @@ CASES = [
         "namespaces.protected[0].account",
         "Field required",
     ),
-    ("yaml-syntax", "cache:\n  ram: [1g\n", None, "n1", 5, "yaml", "expected"),
+    ("yaml-syntax", "cache:\n  ram: [1g\n", None, "n1", 5, "yaml", "expected ',' or ']', but got '<stream end>'"),
     ("duplicate-key", "cache:\n  ram: 2g\n  ram: 3g\n", None, "n1", 5, "cache.ram", "duplicate key"),
     ("purge-too-often", "cache:\n  purge_interval: 30s\n", None, "n1", 4, "cache.purge_interval", "below 60s"),
     ("ram-too-small", "cache:\n  ram: 512m\n", None, "n1", 4, "cache.ram", "at least 1g"),

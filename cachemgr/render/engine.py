@@ -124,6 +124,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        auto_reload=False,  # the package's templates do not change under a running render: no stat per use
     )
     env.filters.update(size=format_size, yaml=_yaml, dn_quote=_dn_quote, tojson=json.dumps, shquote=shlex.quote)
     return env

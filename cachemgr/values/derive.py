@@ -5,6 +5,7 @@ fields computed from several values are written by hand. A new setting is then i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from typing import Any, TypeVar
 
@@ -13,10 +14,15 @@ from cachemgr.values.resolve import NodeValues
 T = TypeVar("T")
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # evaluates every annotation: a fifth of rendering a node, uncached
+
+
 def derived_fields(cls: type, v: NodeValues, **own: Any) -> dict[str, Any]:
     """cls's fields by name: own's value where given, else the parameter's value, else (a dataclass field) the
     dataclass derived likewise; TypeError for a field that is none of these (render would write a hole)."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in own:

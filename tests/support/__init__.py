@@ -31,10 +31,16 @@ origin:
 """
 
 
-def cachemgr(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict | None = None):
-    """Run the real CLI as an admin would."""
+# The CLI as installed without the `render` extra: `import kubernetes` fails.
+WITHOUT_CLIENT = (
+    "import sys; sys.modules['kubernetes'] = None; from cachemgr.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def cachemgr(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict | None = None, client: bool = True):
+    """Run the real CLI as an admin would (client=False: as installed without the kubernetes client)."""
     return subprocess.run(
-        [sys.executable, "-m", "cachemgr", *args],
+        [sys.executable, *(["-m", "cachemgr"] if client else ["-c", WITHOUT_CLIENT]), *args],
         cwd=cwd or REPO,
         capture_output=True,
         text=True,

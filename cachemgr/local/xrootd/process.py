@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import socket
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +39,28 @@ class StartError(Exception):
         return f"see {self.log}" if self.log else "no log"
 
 
+_handed_out: set[int] = set()
+_handing_out = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port of 127.0.0.1 free now for both TCP and UDP (ports.summary and ports.gstream are UDP), and never
+    handed out before by this process: a port the kernel picks for a socket bound to port 0 is free again once
+    that socket closes, so two picks in a row can be the same port before either is used."""
+    with _handing_out, contextlib.ExitStack() as held:
+        while True:  # the sockets of rejected picks stay bound, so the kernel does not pick them again
+            tcp = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            tcp.bind(("127.0.0.1", 0))  # OSError (EADDRINUSE) once the ephemeral range is used up
+            port = tcp.getsockname()[1]
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
 
 
 def is_root() -> bool:
