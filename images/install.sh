@@ -44,7 +44,7 @@ if [ -n "$missing" ]; then
   # Debian 13's xrootd-server creates its user with systemd-sysusers, which apt would satisfy with all of systemd:
   # an image without systemd takes the standalone one (a host with systemd keeps it; the two conflict).
   if [ -n "$image" ] && ! dpkg-query -W -f='${Status}' systemd 2>/dev/null | grep -q "install ok installed" \
-    && apt-cache depends xrootd-server 2>/dev/null | grep -q 'systemd-standalone-sysusers'; then
+    && apt-cache depends xrootd-server 2>/dev/null | grep 'systemd-standalone-sysusers' >/dev/null; then
     missing="$missing systemd-standalone-sysusers"
   fi
   # Packages such as slapd start a system service on install: tests start their own servers, so refuse
