@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything cachemgr needs on Debian bookworm. The image build, the README commands and CI all
-# run this one script, so CI proves the image's install path.
+# Installs everything cachemgr needs on Debian 12 (bookworm: XRootD 5.5.3) or 13 (trixie: XRootD 5.8.1; the image's
+# base). The image build, the README commands and CI all run this one script, so CI proves the image's install path.
 #   images/install.sh [--test] [--container] [--venv DIR]
 #   --test      also what the tests need (pytest, ruff, kubernetes-validate; promtool from prometheus; slapd;
 #               podman, runc and mmdebstrap to build and run the image)
@@ -15,19 +15,21 @@ venv="$repo/.venv"
 extras="[render]"
 extra_packages=""
 editable="-e"
+image=""
 container_packages="podman runc catatonit mmdebstrap containernetworking-plugins"
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) extras="[render,test]"; extra_packages="$extra_packages prometheus slapd ldap-utils $container_packages" ;;
     --container) extra_packages="$extra_packages $container_packages" ;;
-    --image) editable=""; extras="" ;;
+    --image) editable=""; extras=""; image=1 ;;
     --venv) venv=$2; shift ;;
     *) echo "usage: $0 [--test] [--container] [--image] [--venv DIR]" >&2; exit 2 ;;
   esac
   shift
 done
 
-# XRootD 5.5.3 and its plugins from Debian; fetch-crl for the CRL task; the rest for tests and probes.
+# XRootD and its plugins from Debian (the same names on 12 and 13); fetch-crl for the CRL task; the rest for tests
+# and probes.
 packages="xrootd-server xrootd-client xrootd-scitokens-plugins xrootd-voms-plugins fetch-crl
           openssl curl iproute2 procps util-linux python3 python3-venv $extra_packages"
 missing=""
@@ -39,6 +41,12 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing Debian packages:$missing"
   $sudo apt-get update -qq
+  # Debian 13's xrootd-server creates its user with systemd-sysusers, which apt would satisfy with all of systemd:
+  # an image without systemd takes the standalone one (a host with systemd keeps it; the two conflict).
+  if [ -n "$image" ] && ! dpkg-query -W -f='${Status}' systemd 2>/dev/null | grep -q "install ok installed" \
+    && apt-cache depends xrootd-server 2>/dev/null | grep 'systemd-standalone-sysusers' >/dev/null; then
+    missing="$missing systemd-standalone-sysusers"
+  fi
   # Packages such as slapd start a system service on install: tests start their own servers, so refuse
   # (with a policy-rc.d of our own, removed after, unless the machine already has one).
   own_policy=""

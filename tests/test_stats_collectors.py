@@ -1,4 +1,5 @@
-"""Collectors fed directly: packets as XRootD 5.5.3 sent them, the scheduler's real state file, real X.509 files.
+"""Collectors fed directly: packets as XRootD 5.5.3 (the hosts') and 5.8.1 (the image's) sent them, the scheduler's
+real state file, real X.509 files.
 
 Expected values come from the packets' numbers, `openssl`, and the scheduler's own TaskStates class. Also the scrape
 that runs them: a collector that fails costs only its own metrics, and is logged once per change.
@@ -28,7 +29,7 @@ from cachemgr.stats.collectors.tasks import TasksCollector
 from cachemgr.stats.registry import Scrape, build
 from cachemgr.stats.settings import Settings
 from cachemgr.stats.streams import GstreamTotals, SummaryTotals
-from cachemgr.xcache.synth import GSTREAM, summary_packet
+from cachemgr.xcache.synth import GSTREAM, GSTREAM_5_8, SUMMARY, SUMMARY_5_8, summary_packet
 
 
 def summary(*packets: bytes) -> SummaryCollector:
@@ -38,15 +39,17 @@ def summary(*packets: bytes) -> SummaryCollector:
     return SummaryCollector(totals)
 
 
-def test_summary_packet_as_xrootd_sends_it():
-    m = collect(summary(summary_packet()))
+@pytest.mark.parametrize("template", [SUMMARY, SUMMARY_5_8], ids=["5.5.3", "5.8.1"])
+def test_summary_packet_as_xrootd_sends_it(template: str):
+    m = collect(summary(summary_packet(template=template)))
     ins = ("xrootd_instance", "noauth")
     assert m["xrootd_server_bytes_total", (("direction", "rx"), ins)] == 226
     assert m["xrootd_server_bytes_total", (("direction", "tx"), ins)] == 5250718
     assert m["xrootd_server_connections_total", (ins,)] == 1
-    assert m["xrootd_sched_thread_count", (("state", "idle"), ins)] == 4
-    assert m["xrootd_sched_thread_count", (("state", "running"), ins)] == 3
-    assert m["xrootd_sched_jobs", (ins,)] == 11 and m["xrootd_sched_queued", (ins,)] == 2
+    idle, running, jobs, queued = (4, 3, 11, 2) if template == SUMMARY else (2, 3, 45, 0)
+    assert m["xrootd_sched_thread_count", (("state", "idle"), ins)] == idle
+    assert m["xrootd_sched_thread_count", (("state", "running"), ins)] == running
+    assert m["xrootd_sched_jobs", (ins,)] == jobs and m["xrootd_sched_queued", (ins,)] == queued
     assert m["cachemgr_xrootd_cpu_seconds_total", (("mode", "user"), ins)] == 0.025717
     assert m["xrootd_monitoring_packets_received_total", ()] == 1
     assert m["cachemgr_report_bad_packets_total", ()] == 0
@@ -89,6 +92,17 @@ def test_gstream_bytes_by_namespace_prefix():
     assert m["cachemgr_gstream_file_close_events_total", ()] == 3
     assert m["cachemgr_gstream_packets_total", ()] == 3
     assert m["cachemgr_gstream_bad_packets_total", ()] == 1
+
+
+def test_gstream_of_xrootd_5_8_counts_the_same_fields():
+    # b_todisk and b_prefetch (5.8.1) are not read: hit, miss and bypass mean what they meant on 5.5.3.
+    totals = GstreamTotals(depth=2)
+    totals.handle(GSTREAM_5_8.encode())
+    m = collect(GstreamCollector(totals))
+    got = {kind: m["xrootd_cache_access_bytes", (("path", "/a"), ("type", kind))] for kind in ("hit", "miss", "bypass")}
+    assert got == {"hit": 5242880, "miss": 0, "bypass": 0}
+    assert m["cachemgr_gstream_file_close_events_total", ()] == 1
+    assert m["cachemgr_gstream_bad_packets_total", ()] == 0
 
 
 def test_tasks_from_the_schedulers_state_file(tmp_path: Path):

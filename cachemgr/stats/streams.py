@@ -5,8 +5,10 @@ kept as running totals of per-process deltas, so they keep rising across an xroo
 time starts a new baseline) instead of dropping back.
 
 g-stream (`xrootd.mongstream pfc ... send json`): one datagram is NUL-terminated JSON lines, a header line then
-one `file_close` event per line, with the hit/miss/bypass bytes of that access. On 5.5.3 this is where real
-per-access hit and miss bytes come from (the summary's cache section is zeros).
+one `file_close` event per line, with the hit/miss/bypass bytes of that access. On 5.5.3 and 5.8.1 this is where
+real per-access hit and miss bytes come from (the summary's cache section is zeros; on 5.8.1 its store and mem sizes
+too). 5.8.1's file_close adds `b_todisk` and `b_prefetch`, not read here. A read served from blocks prefetched for it
+counts as hit on both versions: a first read with prefetch on can show no miss at all.
 
 A UdpListener thread calls handle(); a collector reads snapshot() at scrape time. Bad packets are counted,
 never raised.

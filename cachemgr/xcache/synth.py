@@ -1,5 +1,5 @@
-"""Synthetic v4 .cinfo files and cache trees, as XRootD 5.x writes them, and monitoring packets as XRootD 5.5.3
-sends them (for tests and bench/)."""
+"""Synthetic v4 .cinfo files and cache trees, as XRootD 5.x writes them, and monitoring packets as XRootD 5.5.3 (the
+hosts' Debian 12) and 5.8.1 (the image's Debian 13) send them (for tests and bench/)."""
 
 from __future__ import annotations
 
@@ -83,10 +83,35 @@ GSTREAM = (
     '"n_cks_errs":0}\0'
 )
 
+# Captured from xrootd 5.8.1 (the image's), same directives, trimmed alike: the stray `>` of <hits> is gone, and the
+# cache section's store/size and mem/size read 0 (5.5.3 sends the disk's and pfc.ram's sizes there).
+SUMMARY_5_8 = (
+    '<statistics tod="{tod}" ver="v5.8.1" src="vm:32773" tos="{tos}" pgm="xrootd" ins="noauth" pid="{pid}" '
+    'site="EXAMPLE_T2"><stats id="info"><host>vm</host><port>32773</port><name>noauth</name></stats>'
+    '<stats id="link"><num>0</num><maxn>1</maxn><tot>{tot}</tot><in>{rx}</in><out>{tx}</out><ctime>0</ctime>'
+    '<tmo>0</tmo><stall>0</stall><sfps>0</sfps></stats><stats id="proc"><usr><s>{us}</s><u>{uu}</u></usr>'
+    '<sys><s>0</s><u>42487</u></sys></stats><stats id="pss"><open>2<errs>0</errs></open>'
+    '<close>2<errs>0</errs></close></stats><stats id="cache" type="pfc"><prerd><in>0</in><hits>0</hits>'
+    "<miss>0</miss></prerd><rd><in>0</in><out>0</out><hits>0</hits><miss>0</miss></rd><store><size>0</size>"
+    "<used>0</used><min>0</min><max>0</max></store><mem><size>0</size><used>0</used><wq>0</wq></mem></stats>"
+    '<stats id="sched"><jobs>45</jobs><inq>0</inq><maxinq>2</maxinq><threads>5</threads><idle>2</idle><tcr>5</tcr>'
+    "<tde>0</tde><tlimr>0</tlimr></stats></statistics>\0"
+)
+# A 5.8.1 g-stream packet: file_close gains b_todisk (bytes written to disk) and b_prefetch (bytes prefetched)
+# before n_cks_errs. This first read of a 5 MiB file was served from prefetched blocks: all b_hit, b_miss 0 (5.5.3
+# counts the same read alike, without the two fields that tell the fetch).
+GSTREAM_5_8 = (
+    '{"code":"g","pseq":  1,"stod":1796694342,"sid":68893603944613,"src":{"site":"EXAMPLE_T2","host":"vm",'
+    '"port":32773,"inst":"noauth"},"gs":{"type":"C","tbeg":1796694344,"tend":1796694344}}\n'
+    '{"event":"file_close","lfn":"/a/f.bin","size":5242880,"blk_size":4194304,"n_blks":2,"n_blks_done":2,'
+    '"access_cnt":1,"attach_t":1796694344,"detach_t":1796694344,"remotes":["127.0.0.1:58235"],"b_hit":5242880,'
+    '"b_miss":0,"b_bypass":0,"b_todisk":5242880,"b_prefetch":5242880,"n_cks_errs":0}\0'
+)
+
 
 def summary_packet(
-    pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=5250718, us=0, uu=25717
+    pid: int = 9151, tos: int = 1000, tod: int = 1010, tot=1, rx=226, tx=5250718, us=0, uu=25717, template=SUMMARY
 ) -> bytes:
-    """SUMMARY with these values: tod its time, tos the server's start, tot connections, rx/tx bytes, us/uu the
-    user CPU time (seconds, microseconds)."""
-    return SUMMARY.format(pid=pid, tos=tos, tod=tod, tot=tot, rx=rx, tx=tx, us=us, uu=uu).encode()
+    """SUMMARY (or SUMMARY_5_8) with these values: tod its time, tos the server's start, tot connections, rx/tx bytes,
+    us/uu the user CPU time (seconds, microseconds)."""
+    return template.format(pid=pid, tos=tos, tod=tod, tot=tot, rx=rx, tx=tx, us=us, uu=uu).encode()
