@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
 from support import EXAMPLE, REPO, cachemgr
 
 from cachemgr.core.params import PARAMS
+from cachemgr.local.xrootd import process
 from cachemgr.render.docs import parameters_markdown
 from cachemgr.render.engine import CONFIGMAP_FILES, RenderedNode, render_node
 from cachemgr.render.site import load_nodes
@@ -209,3 +212,19 @@ def test_with_a_redirector_cmsd_answers_from_the_cache_dir_not_the_origin():
     assert "if exec xrootd\n  ofs.osslib libXrdPss.so\nfi\n" in with_cmsd
     alone = (REPO / "configmaps" / "local" / "xrootd-noauth.cfg").read_text()
     assert "\nall.export /\n" in alone and "\nofs.osslib libXrdPss.so\n" in alone and "stage" not in alone
+
+
+@pytest.mark.usefixtures("xrootd_installed")
+@pytest.mark.parametrize("config", sorted((REPO / "configmaps").glob("*/xrootd-*.cfg")), ids=lambda p: p.parent.name)
+def test_every_committed_configs_gstream_line_starts_a_real_xrootd(config):
+    """The g-stream's `send` takes one destination: a second one (a collector beside the exporter) stops xrootd."""
+    (line,) = [x for x in config.read_text().splitlines() if x.startswith("xrootd.mongstream")]
+    with tempfile.TemporaryDirectory(prefix="cachemgr-gstream-") as tmp:  # not pytest's: xrootd runs as its own user
+        run = Path(tmp)
+        run.chmod(0o777)
+        minimal = run / "x.cfg"
+        minimal.write_text(
+            f"xrd.port {process.free_port()}\nall.export /\nall.adminpath {run}\nall.pidpath {run}\n"
+            f"oss.localroot {run}\n{line}\n"
+        )
+        process.start("xrootd", "gstream", minimal, run / "xrootd.log", run, user="xrootd").stop()

@@ -257,12 +257,6 @@ PARAMS: tuple[Param, ...] = (
         "Extra destinations of the summary stream; 127.0.0.1:ports.summary is always added.",
     ),
     P("monitoring.detailed", "host:port list", [], "Destinations of the detailed (binary) stream."),
-    P(
-        "monitoring.gstream",
-        "host:port list",
-        [],
-        "Extra destinations of the pfc g-stream; 127.0.0.1:ports.gstream is always added.",
-    ),
     P("monitoring.interval", "duration", "30s", "Summary and g-stream reporting interval.", "seconds"),
     # Namespaces and who may read them
     P("namespaces.public", "namespace list", ["/"], "Prefixes anyone may read."),

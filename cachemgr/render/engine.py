@@ -147,7 +147,6 @@ def _context(v: NodeValues) -> dict[str, Any]:
         "run": RunDir(Path(v["paths.run"])),  # the files the pod's programs share
         "daemons": daemons(v),
         "summary": [f"127.0.0.1:{v['ports.summary']}", *v["monitoring.summary"]],
-        "gstream": [f"127.0.0.1:{v['ports.gstream']}", *v["monitoring.gstream"]],
         "issuers": [(i, ns) for ns in v["namespaces.protected"] for i in ns.issuers],
         "task_lines": schedules.crontab_lines(v),
     }
