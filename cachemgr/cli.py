@@ -102,6 +102,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
     import dataclasses
     import signal
 
+    from cachemgr.core import procs
     from cachemgr.scheduler import crontab
     from cachemgr.scheduler.runner import Scheduler
     from cachemgr.scheduler.state import TaskStates
@@ -110,8 +111,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
     if args.no_at_start:  # `cachemgr supervise` ran them already
         entries = [dataclasses.replace(e, at_start=False) for e in entries]
     scheduler = Scheduler(entries, TaskStates(args.state))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: scheduler.stop.set())
+    procs.on_signals((signal.SIGTERM, signal.SIGINT), lambda _: scheduler.stop.set())
     scheduler.run()
     return 0
 

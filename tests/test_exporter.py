@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import EXAMPLE, REPO, printed
+from support import EXAMPLE, REPO, printed, signal_another_thread
 from support.clients import xrdcp
 from support.metrics import by_label, samples, scrape, value
 from support.origin import put, serving
 from support.wait import eventually
 
+from cachemgr.core import procs
 from cachemgr.core.pod import RunDir
 from cachemgr.local import sandbox
 from cachemgr.stats.registry import COLLECTORS
@@ -253,6 +254,21 @@ def test_unreadable_inputs_cost_only_their_own_collectors(tmp_path: Path):
     assert [line.split(":")[1].strip() for line in failures] == [
         f"collector {name} failed" for name in COLLECTORS if name in FAILING
     ], failures  # each once, though scraped four times
+
+
+def test_a_sigterm_any_of_its_threads_takes_stops_the_exporter(tmp_path: Path):
+    """The kernel hands a process's signal to any thread: the exporter's main thread waits, the scan's and the HTTP
+    server's run; taken by one of those, the SIGTERM must still stop it (it used to wait on forever)."""
+    (tmp_path / "namespace").mkdir()
+    running = start_exporter(
+        "--cache-root", str(tmp_path / "namespace"), "--run-dir", str(tmp_path), "--summary-port", "0",
+        "--gstream-port", "0",
+    )  # fmt: skip
+    try:
+        signal_another_thread(running.proc.pid, signal.SIGTERM)
+        assert running.proc.wait(15) == 0
+    finally:
+        procs.stop(running.proc, 1)
 
 
 def test_settings_from_the_nodes_runtime_json(cache: MonitoredCache, exporter: Running):

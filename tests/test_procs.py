@@ -6,6 +6,7 @@ import itertools
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -110,3 +111,22 @@ def test_stop_signals_the_target_a_launcher_runs_and_waits_for_the_launcher():
     procs.stop(launcher, 5, target=target.pid)
     assert launcher.returncode == 3 and time.monotonic() - t0 < 1
     assert gone(target.pid)
+
+
+# A main thread blocked in Event.wait(), the signal handed to another thread (pthread_kill): on_signals acts all the
+# same. A plain handler setting the Event would run only once the main thread ran Python again: never, here.
+TAKEN_BY_ANOTHER_THREAD = """
+import signal, threading
+from cachemgr.core import procs
+stop, busy = threading.Event(), threading.Event()
+procs.on_signals([signal.SIGTERM], lambda signum: stop.set())
+worker = threading.Thread(target=busy.wait, daemon=True)
+worker.start()
+signal.pthread_kill(worker.ident, signal.SIGTERM)
+print(stop.wait(10))
+"""
+
+
+def test_on_signals_acts_on_a_signal_another_thread_takes_while_the_main_thread_waits():
+    result = subprocess.run([sys.executable, "-c", TAKEN_BY_ANOTHER_THREAD], capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stdout) == (0, "True\n"), result.stderr

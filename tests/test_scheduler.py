@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from support import EXAMPLE, REPO, cachemgr
+from support import EXAMPLE, REPO, cachemgr, signal_another_thread
 from support.httpserve import serve
 from support.scheduling import START, run
 from support.wait import eventually
 
+from cachemgr.core import procs
 from cachemgr.core.params import BY_NAME
 from cachemgr.gridmap import mapfile
 from cachemgr.render.engine import render_node
@@ -194,3 +195,21 @@ def test_cron_command_stops_on_sigterm(tmp_path):
     assert proc.wait(15) == 0
     out = proc.stdout.read()
     assert "task gridmap started" in out and "task gridmap succeeded" in out
+
+
+def test_cron_stops_on_a_sigterm_one_of_its_task_threads_takes(tmp_path):
+    """A task runs in a thread of its own while the main thread sleeps to the next schedule: a SIGTERM the kernel
+    hands to that thread must stop cron all the same, not at the next due run (an hour here)."""
+    (tmp_path / "cron").write_text("0 * * * * site:/bin/sleep --at-start -- 60\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cachemgr", "cron", "--crontab", str(tmp_path / "cron"), "--state", str(tmp_path / "s")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        eventually(lambda: (tmp_path / "s").exists(), 30, message="the task did not start")  # its thread runs
+        signal_another_thread(proc.pid, signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        procs.stop(proc, 1)

@@ -1,4 +1,5 @@
-"""Processes: wait until something holds, stop a process within a time, find what a process started.
+"""Processes: wait until something holds, stop a process within a time, find what a process started, act on the
+signals this process gets.
 
 One of each, for the daemons, pods and demos of cachemgr/local and for the tests (tests/support/wait.py).
 """
@@ -9,8 +10,9 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import psutil
@@ -92,3 +94,25 @@ def carrying(name: str, value: str) -> list[psutil.Process]:
         except OSError:  # gone, a zombie's (empty anyway), or not ours to read
             continue
     return found
+
+
+def on_signals(signums: Iterable[int], act: Callable[[int], None]) -> None:
+    """From now on, call act(signum) for each of signums this process gets, in a thread of its own.
+
+    Not act in a Python handler: CPython runs handlers in the main thread only, once it runs Python again, and the
+    kernel may hand a process's signal to any of its threads; a main thread blocked in a lock (Event.wait(),
+    Queue.get()) then sleeps on, and a SIGTERM goes unanswered until the SIGKILL. The C-level handler writes the
+    signal's number to the wakeup fd whichever thread took it: a thread reading that pipe wakes and acts. Not a
+    blocked mask and sigwait() either: every child would inherit the mask. Call it from the main thread, once.
+    """
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write)
+    for signum in signums:
+        signal.signal(signum, lambda *_: None)  # a handler of ours: the default would end the process or ignore it
+
+    def relay() -> None:
+        while True:
+            act(os.read(read, 1)[0])
+
+    threading.Thread(target=relay, name="signals", daemon=True).start()

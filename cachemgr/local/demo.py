@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from cachemgr.core import files, procs
@@ -46,8 +47,9 @@ def origin_files(data: Path, protected: str) -> None:
 
 
 def _wait_for_signal() -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    stop = threading.Event()
+    procs.on_signals((signal.SIGINT, signal.SIGTERM), lambda _: stop.set())
+    stop.wait()
 
 
 def _reader(ca: throwaway.Issued, v: NodeValues, root: Path) -> dict[str, str]:

@@ -10,8 +10,7 @@ dirs and ports, and prints FLEET_PIDS anew. Killed itself, its reaper (reaper.py
 from __future__ import annotations
 
 import dataclasses
-import os
-import select
+import queue
 import shutil
 import signal
 import subprocess
@@ -108,12 +107,12 @@ class _Stopped(Exception):
         self.signum = signum
 
 
-def _stop_if_asked(signals: int) -> None:
+def _stop_if_asked(signals: queue.SimpleQueue[int]) -> None:
     """Between start-up steps (a step is never broken off halfway: what it started is known and stopped): raise
     _Stopped when SIGINT or SIGTERM has arrived. A step takes seconds; one that hangs is bounded by its own waits
     (30 s for xrootd to serve, 30 s for cmsd's login)."""
-    while select.select([signals], [], [], 0)[0]:
-        if (signum := os.read(signals, 1)[0]) != signal.SIGUSR1:
+    while not signals.empty():
+        if (signum := signals.get()) != signal.SIGUSR1:
             raise _Stopped(signum)
 
 
@@ -134,12 +133,8 @@ def run(values_dir: Path, size: int) -> int:
     if not (shutil.which("xrootd") and shutil.which("cmsd")):
         print("cachemgr demo: xrootd and cmsd are not installed; run images/install.sh first", file=sys.stderr)
         return 1
-    # Each signal's number arrives on a pipe (no lock in a handler); handlers, not a blocked mask: children inherit it.
-    signals, wakeup = os.pipe()
-    os.set_blocking(wakeup, False)
-    signal.set_wakeup_fd(wakeup)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
-        signal.signal(signum, lambda *_: None)
+    signals: queue.SimpleQueue[int] = queue.SimpleQueue()  # each signal's number, as it arrives
+    procs.on_signals((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1), signals.put)
     root = Path(tempfile.mkdtemp(prefix="cachemgr-fleet-"))
     root.chmod(0o755)  # xrootd runs as its own user
     reaper = reap.start(root)  # killed or not, the demo leaves nothing
@@ -182,7 +177,7 @@ def run(values_dir: Path, size: int) -> int:
         }
         for key, value in lines.items():
             print(f"{key}={value}", flush=True)
-        while os.read(signals, 1)[0] == signal.SIGUSR1:
+        while signals.get() == signal.SIGUSR1:
             for node in nodes:
                 if not node.alive():
                     node.start(sys.stderr)

@@ -21,7 +21,7 @@ from pathlib import Path
 import expandvars
 import psutil
 
-from cachemgr.core import files, supervisor_rpc
+from cachemgr.core import files, procs, supervisor_rpc
 from cachemgr.core.pod import RUNTIME_JSON, PodConfigError, Runtime, load_runtime
 from cachemgr.runtime import preflight
 from cachemgr.runtime.logs import Relay
@@ -166,9 +166,8 @@ def refuse(rt: Runtime, message: str, stop: threading.Event) -> int:
 
 
 def supervise(config_dir: Path) -> int:
-    stop = threading.Event()  # a handler, not a blocked mask: children would inherit the mask
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = threading.Event()
+    procs.on_signals((signal.SIGTERM, signal.SIGINT), lambda _: stop.set())
     try:
         rt = load_runtime(config_dir)
     except PodConfigError as e:  # no runtime.json: no run dir for the probes to read a reason from

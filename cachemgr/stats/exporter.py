@@ -13,6 +13,7 @@ import threading
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from cachemgr.core import procs
 from cachemgr.stats import registry
 from cachemgr.stats.settings import Settings
 
@@ -51,8 +52,7 @@ def run(settings: Settings) -> int:
         print(f"cachemgr exporter: {e}", file=sys.stderr)
         return 1
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    procs.on_signals((signal.SIGTERM, signal.SIGINT), lambda _: stop.set())
     print(f"METRICS={exporter.url}", flush=True)  # the port actually bound: tests and admins read it
     stop.wait()
     exporter.stop()

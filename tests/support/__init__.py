@@ -9,6 +9,8 @@ under a virtual clock), `tokens` (SciTokens), `pki` (test certificates), and the
 
 from __future__ import annotations
 
+import ctypes
+import os
 import queue
 import subprocess
 import sys
@@ -103,3 +105,12 @@ def running(p: psutil.Process) -> bool:
         return p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def signal_another_thread(pid: int, signum: int) -> None:
+    """Send signum to one of pid's threads but its main one, as the kernel may hand a `kill` to any (tgkill(2))."""
+    others = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+    assert others, f"pid {pid} runs its main thread alone"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.tgkill(pid, others[0], signum) != 0:
+        raise OSError(ctypes.get_errno(), f"tgkill {pid} {others[0]}")
