@@ -4,6 +4,7 @@ cron/ line, and no layer imports one above it. Each is tried on a copy of the pa
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -67,12 +68,10 @@ def copy(tmp_path: Path) -> Path:
 
 
 def _env(copy: Path) -> dict[str, str]:
-    import os
-
     return {**os.environ, "PYTHONPATH": str(copy)}
 
 
-def _cachemgr(copy: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+def _cachemgr(copy: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cachemgr", *args], cwd=copy, env=_env(copy), capture_output=True, text=True, timeout=120
     )

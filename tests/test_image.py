@@ -18,7 +18,6 @@ from support import REPO
 from cachemgr.core.params import BY_NAME
 from cachemgr.core.pod import CONFIGMAP_MOUNT
 from cachemgr.local.podman import engine
-from cachemgr.local.xrootd import process
 
 DOCKERFILE = (REPO / "images" / "Dockerfile").read_text()
 # The XRootD each Debian release ships (xrootd-server): the host has its release's, the image Debian 13's.
@@ -70,12 +69,9 @@ def test_the_host_runs_the_xrootd_its_debian_ships():
     assert package.stdout.startswith(f"{want}-"), package.stdout  # Debian's package, not another xrootd on PATH
 
 
+@pytest.mark.usefixtures("image")
 def test_the_image_runs_xrootd_5_8_from_debian_13():
-    if not process.is_root():
-        pytest.skip("the image is in root's podman store: run the tests as root")
     ref = BY_NAME["k8s.image"].default
-    if not engine.image_exists(ref):
-        pytest.fail(f"no image {ref}: run images/build.sh (tests/run.sh does, before the tests)")
 
     def in_image(program: str, *args: str) -> list[str]:
         return ["podman", "run", "--rm", "--network=none", "--entrypoint", program, ref, *args]

@@ -37,7 +37,7 @@ def test_wait_until_returns_the_first_truthy_value_calling_at_once_then_every_in
     calls = itertools.count(1)
     t0 = time.monotonic()
     assert procs.wait_until(lambda: [n] if (n := next(calls)) >= 3 else [], 5, 0.1, "three calls") == [3]
-    assert 0.2 <= time.monotonic() - t0 < 1
+    assert time.monotonic() - t0 >= 0.2  # two intervals slept between the three calls
 
 
 def test_wait_until_names_what_it_waited_for_and_the_last_value_when_it_times_out():
@@ -57,15 +57,22 @@ def test_wait_until_raises_the_callers_error_and_chains_the_last_ignored_excepti
 
 
 def test_wait_until_lets_other_exceptions_and_a_nested_timeout_through_at_once():
+    calls = itertools.count(1)
+
     def exited() -> bool:
+        next(calls)
         raise RuntimeError("the daemon exited")
 
-    t0 = time.monotonic()
     with pytest.raises(RuntimeError):
         procs.wait_until(exited, 5, 0.05, "never")
+
+    def nested() -> int:
+        next(calls)
+        return procs.wait_until(lambda: 0, 0.1, 0.05, "inner")
+
     with pytest.raises(procs.TimedOut, match="inner"):  # ignored as an Exception, but it has waited its time
-        procs.wait_until(lambda: procs.wait_until(lambda: 0, 0.1, 0.05, "inner"), 5, 0.05, "outer", ignore=(Exception,))
-    assert time.monotonic() - t0 < 1
+        procs.wait_until(nested, 5, 0.05, "outer", ignore=(Exception,))
+    assert next(calls) == 3  # each condition called once: no second try
 
 
 def test_eventually_is_wait_until_failing_the_test():
@@ -76,16 +83,15 @@ def test_eventually_is_wait_until_failing_the_test():
 
 def test_stop_ends_a_process_that_obeys_sigterm_at_once():
     proc = subprocess.Popen(["sleep", "60"])
-    t0 = time.monotonic()
-    procs.stop(proc, 5)
-    assert proc.returncode == -15 and time.monotonic() - t0 < 1
+    procs.stop(proc, 60)
+    assert proc.returncode == -15  # no SIGKILL: it did not wait out `within`
 
 
 def test_stop_kills_a_process_that_ignores_sigterm_after_within():
     proc, _ = started(DEAF)
     t0 = time.monotonic()
     procs.stop(proc, 0.5)
-    assert proc.returncode == -9 and 0.5 <= time.monotonic() - t0 < 2
+    assert proc.returncode == -9 and time.monotonic() - t0 >= 0.5
 
 
 def test_stop_of_a_group_kills_what_its_leader_started_too():
@@ -107,9 +113,8 @@ def test_stop_of_a_process_alone_leaves_its_group():
 def test_stop_signals_the_target_a_launcher_runs_and_waits_for_the_launcher():
     launcher = subprocess.Popen(["sh", "-c", "sleep 60; exit 3"])  # as unshare --fork runs its child, and exits
     target = eventually(lambda: psutil.Process(launcher.pid).children(), 2, 0.02)[0]
-    t0 = time.monotonic()
-    procs.stop(launcher, 5, target=target.pid)
-    assert launcher.returncode == 3 and time.monotonic() - t0 < 1
+    procs.stop(launcher, 60, target=target.pid)
+    assert launcher.returncode == 3  # the launcher exited on its own once its target had: no SIGKILL
     assert gone(target.pid)
 
 
