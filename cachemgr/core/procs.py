@@ -84,14 +84,12 @@ def carrying(name: str, value: str) -> list[psutil.Process]:
     own environment first), however it started them (setsid, double forks, parents gone), except programs that
     start with an environment of their own (podman's conmon and containers). Only environments we may read count:
     as root every process's, else our own user's."""
-    needle = f"{name}={value}".encode()
     found = []
     for p in psutil.process_iter():
         try:
-            with open(f"/proc/{p.pid}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    found.append(p)
-        except OSError:  # gone, a zombie's (empty anyway), or not ours to read
+            if p.environ().get(name) == value:
+                found.append(p)
+        except psutil.Error:  # gone, a zombie's, or not ours to read
             continue
     return found
 

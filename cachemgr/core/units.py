@@ -18,13 +18,18 @@ def text(raw: Any) -> str:
     return str(raw).strip()
 
 
-def parse_size(raw: Any) -> int:
+def _parse(raw: Any, pattern: re.Pattern[str], units: dict[str, int], what: str) -> int:
+    """A count as it is, or a number with one of units' suffixes (case-insensitive); ValueError naming what."""
     if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
         return raw
-    m = _SIZE.fullmatch(text(raw))
+    m = pattern.fullmatch(text(raw))
     if not m:
-        raise ValueError(f'"{raw}" is not a size (use 30g)')
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+        raise ValueError(f'"{raw}" is not {what}')
+    return int(float(m.group(1)) * units[m.group(2).lower()])
+
+
+def parse_size(raw: Any) -> int:
+    return _parse(raw, _SIZE, _SIZE_UNITS, "a size (use 30g)")
 
 
 def format_size(n: int) -> str:
@@ -45,9 +50,4 @@ def format_duration(seconds: int) -> str:
 
 
 def parse_duration(raw: Any) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return raw
-    m = _DURATION.fullmatch(text(raw))
-    if not m:
-        raise ValueError(f'"{raw}" is not a duration (use 90s, 15m, 48h or 7d)')
-    return int(m.group(1)) * _DURATION_UNITS[m.group(2).lower()]
+    return _parse(raw, _DURATION, _DURATION_UNITS, "a duration (use 90s, 15m, 48h or 7d)")

@@ -114,17 +114,17 @@ class PodNode:
         configmap, deployment = self.manifests()
         engine.podman("kube", "play", "--configmap", str(configmap), str(deployment), timeout=180)
 
-    def exec(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return engine.podman("exec", self.container, *args, timeout=timeout, check=False)
+    def exec(self, *args: str, timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess:
+        return engine.podman("exec", self.container, *args, timeout=timeout, check=check)
 
-    def health(self, flag: str) -> subprocess.CompletedProcess:
-        return self.exec("cachemgr", "health", flag, "--config", self.values["paths.config"])
+    def health(self, flag: str, check: bool = False) -> subprocess.CompletedProcess:
+        """The pod's probe as the kubelet runs it; check: EngineError with what it said when it fails."""
+        return self.exec("cachemgr", "health", flag, "--config", self.values["paths.config"], check=check)
 
     def wait(self, flag: str = "--live", timeout: float = 180) -> None:
         """Until the probe passes; the error names what it said last (health prints what still fails)."""
-        probe = ("cachemgr", "health", flag, "--config", self.values["paths.config"])
         procs.wait_until(
-            lambda: engine.podman("exec", self.container, *probe, timeout=60),
+            lambda: self.health(flag, check=True),
             timeout,
             1,
             f"pod {self.pod} not {flag[2:]}",
