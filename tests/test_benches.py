@@ -38,12 +38,12 @@ def figures(pattern: str, text: str) -> dict[str, float]:
 def test_render_bench():
     out = bench("render", "--nodes", "20")
     f = figures(
-        r"^nodes=(?P<nodes>\d+) validate=(?P<v>[\d.]+)s render=(?P<r>[\d.]+)s write=(?P<w>[\d.]+)s "
-        r"total=(?P<total>[\d.]+)s",
+        r"^nodes=(?P<nodes>\d+) validate=(?P<v>[\d.]+)s render=(?P<r>[\d.]+)s check=(?P<c>[\d.]+)s "
+        r"write=(?P<w>[\d.]+)s total=(?P<total>[\d.]+)s command=(?P<command>[\d.]+)s",
         out,
     )
-    assert f["nodes"] == 20
-    assert f["total"] == pytest.approx(f["v"] + f["r"] + f["w"], abs=0.02)
+    assert f["nodes"] == 20 and f["command"] > 0
+    assert f["total"] == pytest.approx(f["v"] + f["r"] + f["c"] + f["w"], abs=0.03)
 
 
 def test_cinfo_scan_bench():

@@ -108,8 +108,9 @@ def _first_difference(sent: Any, decoded: Any, at: Path = ()) -> Path | None:
 
 def node_objects(rendered: RenderedNode, namespace: str) -> list[ApiObject]:
     """The node's objects as `kubectl apply -f` and `kubectl apply -k` send them."""
-    deployment = yaml.safe_load(rendered.deployment)
-    kustomization = yaml.safe_load(rendered.kustomization)
+    # libyaml's safe loader: pure Python's took 8 of the 10 s of `cachemgr render` for 1000 nodes.
+    deployment = yaml.load(rendered.deployment, Loader=yaml.CSafeLoader)
+    kustomization = yaml.load(rendered.kustomization, Loader=yaml.CSafeLoader)
     (generator,) = kustomization["configMapGenerator"]
     by_kubectl = {
         "apiVersion": "v1",
